@@ -1,0 +1,87 @@
+"""The typed Python client of the waza platform.
+
+    from waza.client import Client
+    client = Client()            # WAZA_API_URL / WAZA_API_KEY, or the hub token in a notebook
+    client.auth.me().username
+
+Widgets, the JupyterLab extension, notebooks and the CLI all use this one client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from waza.client.activity import ActivityAPI
+from waza.client.auth import AuthAPI
+from waza.client.base import Transport, api_root
+from waza.client.cluster import ClusterAPI
+from waza.client.errors import (
+    AuthenticationError,
+    ConflictError,
+    ConnectionFailed,
+    NotFoundError,
+    PermissionDenied,
+    RateLimited,
+    ValidationError,
+    WazaAPIError,
+)
+
+__all__ = [
+    "AuthenticationError",
+    "Client",
+    "ConflictError",
+    "ConnectionFailed",
+    "NotFoundError",
+    "PermissionDenied",
+    "RateLimited",
+    "ValidationError",
+    "WazaAPIError",
+    "api_root",
+]
+
+
+class Client:
+    """Entry point: one attribute per platform service (`auth`, `activity`, `cluster`)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        verify: bool | str = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.transport = Transport(url, token, timeout=timeout, verify=verify, transport=transport)
+        self.auth = AuthAPI(self.transport)
+        self.activity = ActivityAPI(self.transport)
+        self.cluster = ClusterAPI(self.transport)
+        if username is not None and password is not None:
+            self.auth.login(username, password)
+
+    @property
+    def url(self) -> str:
+        return self.transport.url
+
+    def ping(self) -> dict[str, Any]:
+        """Liveness of the platform (no credentials needed)."""
+        return self.transport.json("GET", "ping", auth=False)
+
+    def health(self) -> dict[str, Any]:
+        return self.transport.json("GET", "health", auth=False)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client(url={self.url!r})"

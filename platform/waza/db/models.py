@@ -1,0 +1,11 @@
+"""Imports every service's ORM models so that `Base.metadata` knows all tables.
+
+Alembic's autogenerate and the migration environment import this module; add new services here.
+"""
+
+from waza.db.base import Base
+from waza.services.activity import models as activity_models
+from waza.services.auth import models as auth_models
+from waza.services.cluster import models as cluster_models
+
+__all__ = ["Base", "activity_models", "auth_models", "cluster_models"]

@@ -1,0 +1,1 @@
+"""The HTTP gateway: app factory, authentication dependency, errors and middleware."""

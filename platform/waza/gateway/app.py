@@ -1,0 +1,181 @@
+"""The FastAPI application factory.
+
+`create_app(settings)` builds one app with every service router under `/api`, the OpenAPI
+document at `/api/openapi.json` and docs at `/api/docs`. Start-up applies migrations, creates
+the first admin, registers this API instance in the config store under a lease, and records
+this machine in the cluster inventory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+import waza
+from waza.db.migrate import upgrade
+from waza.gateway.context import WazaContext
+from waza.gateway.deps import Context
+from waza.gateway.errors import install_error_handlers
+from waza.gateway.logging import configure_logging, get_logger
+from waza.gateway.middleware import AuditSink, RequestContextMiddleware
+from waza.services.activity.api import router as activity_router
+from waza.services.auth.api import router as auth_router
+from waza.services.auth.api import whoami_router
+from waza.services.cluster.api import router as cluster_router
+from waza.settings import Settings, get_settings
+
+log = get_logger("waza")
+
+API_PREFIX = "/api"
+SERVICE_ROUTERS = [auth_router, whoami_router, activity_router, cluster_router]
+
+
+def _announce_admin_password(username: str, password: str) -> None:
+    banner = "=" * 72
+    print(
+        f"\n{banner}\n waza: created the first admin account\n"
+        f"   username: {username}\n   password: {password}\n"
+        f" This password is shown once. Change it with `waza admin reset-password`.\n{banner}\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _start_registration(ctx: WazaContext) -> None:
+    """Register this API instance in the config store (best effort: logged, never fatal)."""
+    from waza.kv import open_kv
+    from waza.kv.registry import ServiceRegistration
+
+    try:
+        ctx.kv = open_kv(ctx.settings)
+        info = {
+            "url": ctx.settings.effective_public_url,
+            "api_root": ctx.settings.effective_public_url + API_PREFIX,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "version": waza.__version__,
+            "started_at": datetime.now(UTC).isoformat(),
+        }
+        ctx.registration = ServiceRegistration(
+            ctx.kv, "api", uuid.uuid4().hex, info, ttl=ctx.settings.service_lease_ttl
+        )
+        ctx.registration.start()
+    except Exception as exc:  # a config store outage must not stop the API
+        log.warning("service registration failed", error=str(exc))
+
+
+def _stop_registration(ctx: WazaContext) -> None:
+    try:
+        if ctx.registration is not None:
+            ctx.registration.stop()
+        if ctx.kv is not None:
+            ctx.kv.close()
+    except Exception as exc:
+        log.warning("service deregistration failed", error=str(exc))
+
+
+def _startup(ctx: WazaContext) -> None:
+    upgrade(ctx.db)
+    password = ctx.auth.ensure_admin()
+    if password:
+        _announce_admin_password(ctx.settings.admin_username, password)
+    ctx.auth.keys.ensure_loaded()
+    ctx.cluster.register_local_node()
+    _start_registration(ctx)
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/ping")
+    def ping() -> dict[str, str]:
+        """Liveness probe (public)."""
+        return {"status": "pong", "timestamp": datetime.now(UTC).isoformat()}
+
+    @router.get("/health")
+    def health(ctx: Context) -> dict[str, Any]:
+        """Readiness (public): whether the database and config store answer."""
+        checks: dict[str, str] = {}
+        try:
+            with ctx.db.session() as s:
+                s.connection().exec_driver_sql("SELECT 1")
+            checks["database"] = "ok"
+        except Exception:
+            checks["database"] = "unavailable"
+        if ctx.kv is not None:
+            try:
+                checks["kv"] = "ok" if ctx.kv.health().get("ok") else "unavailable"
+            except Exception:
+                checks["kv"] = "unavailable"
+        healthy = all(v == "ok" for v in checks.values())
+        return {
+            "status": "healthy" if healthy else "degraded",
+            "checks": checks,
+            "version": waza.__version__,
+        }
+
+    @router.get("/node/node_status")
+    def node_status() -> dict[str, Any]:
+        """Liveness of this node (public; the Kamiwaza harness probes it)."""
+        return {"status": "online", "hostname": socket.gethostname()}
+
+    return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the platform API app. Pass `settings` in tests; otherwise read from the env."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    ctx = WazaContext.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_startup, ctx)
+        log.info("waza api ready", url=settings.effective_public_url + API_PREFIX)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(_stop_registration, ctx)
+            ctx.db.dispose()
+
+    app = FastAPI(
+        title="waza platform API",
+        version=waza.__version__,
+        description="Jupyter-native AI platform; wire-compatible with the Kamiwaza API.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=f"{API_PREFIX}/redoc",
+        lifespan=lifespan,
+    )
+    app.state.waza = ctx
+    install_error_handlers(app)
+    app.include_router(_health_router(), prefix=API_PREFIX)
+    for router in SERVICE_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+
+    def audit_sink() -> AuditSink:
+        return ctx.activity.record
+
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, audit=audit_sink
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["x-request-id"],
+        )
+    return app

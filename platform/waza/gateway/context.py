@@ -1,0 +1,48 @@
+"""The objects one API process shares between requests, built once by the app factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from waza.crypto import Envelope
+from waza.db import Database
+from waza.services.activity.service import ActivityService
+from waza.services.auth.service import AuthService
+from waza.services.auth.tokens import KeyRing
+from waza.services.cluster.service import ClusterService
+from waza.settings import Settings
+
+if TYPE_CHECKING:
+    from waza.kv import KVStore
+    from waza.kv.registry import ServiceRegistration
+
+
+@dataclass
+class WazaContext:
+    """Settings, storage and the services; `request.app.state.waza` holds one."""
+
+    settings: Settings
+    db: Database
+    envelope: Envelope
+    auth: AuthService
+    activity: ActivityService
+    cluster: ClusterService
+    kv: KVStore | None = None
+    registration: ServiceRegistration | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings) -> WazaContext:
+        settings.ensure_home()
+        db = Database(settings.effective_database_url, echo=settings.database_echo)
+        envelope = Envelope(settings.key_encryption_key())
+        keys = KeyRing(db, envelope, settings.jwt_issuer, settings.jwt_audience)
+        return cls(
+            settings=settings,
+            db=db,
+            envelope=envelope,
+            auth=AuthService(db, settings, keys),
+            activity=ActivityService(db),
+            cluster=ClusterService(db, settings),
+        )

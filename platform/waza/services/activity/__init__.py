@@ -1,0 +1,1 @@
+"""Activity: the audit log of every mutating API call."""

@@ -1,0 +1,1 @@
+"""Auth: users, password sessions (RS256 JWTs), personal access tokens, JWKS."""

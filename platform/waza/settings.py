@@ -1,0 +1,160 @@
+"""One typed settings object for the whole platform.
+
+Values come, highest priority first, from: keyword arguments, ``WAZA_*`` environment variables,
+a ``.env`` file in the working directory, and an optional TOML or YAML file named by
+``WAZA_CONFIG_FILE`` (default ``$WAZA_HOME/waza.toml`` when that file exists). Every field has a
+default that works on one machine with no external service (the *embedded default*).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("WAZA_HOME", "~/.waza")).expanduser()
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("WAZA_CONFIG_FILE")
+    if explicit:
+        return Path(explicit).expanduser()
+    candidate = _default_home() / "waza.toml"
+    return candidate if candidate.exists() else None
+
+
+class Settings(BaseSettings):
+    """Platform configuration (environment prefix ``WAZA_``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WAZA_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # --- where state lives -------------------------------------------------------------------
+    home: Path = Field(default_factory=_default_home, description="All embedded state.")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL: sqlite:///..., postgresql+psycopg://..., cockroachdb://... "
+        "Empty means SQLite at $WAZA_HOME/waza.db.",
+    )
+    database_echo: bool = False
+
+    # --- config and discovery store ----------------------------------------------------------
+    kv_backend: Literal["embedded", "etcd"] | None = Field(
+        default=None, description="Defaults to etcd when etcd_url is set, else embedded."
+    )
+    etcd_url: str = Field(default="", description="e.g. http://127.0.0.1:2379")
+    kv_prefix: str = "waza/"
+    service_lease_ttl: int = Field(default=15, ge=2, description="Seconds; renewed at ttl/3.")
+
+    # --- HTTP ------------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=7777, ge=0, le=65535)
+    public_url: str = Field(default="", description="External URL; defaults to http://host:port.")
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_level: str = "INFO"
+    log_json: bool = Field(default=False, description="One JSON object per log line.")
+
+    # --- identity ----------------------------------------------------------------------------
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = Field(
+        default=None, description="First admin password; generated and printed once when unset."
+    )
+    admin_email: str = "admin@localhost"
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key-encryption key for secrets at rest; generated into "
+        "$WAZA_HOME/secret.key when unset.",
+    )
+    access_token_ttl: int = Field(default=3600, ge=30, description="Seconds.")
+    refresh_token_ttl: int = Field(default=7 * 24 * 3600, ge=60, description="Seconds.")
+    pat_max_ttl: int = Field(default=365 * 24 * 3600, ge=60, description="Seconds.")
+    jwt_issuer: str = "waza"
+    jwt_audience: str = "kamiwaza-platform"
+    login_max_failures: int = Field(default=5, ge=1, description="Failures before throttling.")
+    login_lockout_seconds: int = Field(default=30, ge=1, description="First lockout; doubles.")
+    use_auth: bool = True
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        path = _config_file()
+        if path is not None:
+            if path.suffix in {".yaml", ".yml"}:
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+            else:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # --- derived values ------------------------------------------------------------------------
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'waza.db'}"
+
+    @property
+    def effective_kv_backend(self) -> str:
+        return self.kv_backend or ("etcd" if self.etcd_url else "embedded")
+
+    @property
+    def effective_public_url(self) -> str:
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host  # noqa: S104
+        return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
+
+    def ensure_home(self) -> Path:
+        """Create ``$WAZA_HOME`` (mode 0700) and return it."""
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self.home
+
+    def key_encryption_key(self) -> bytes:
+        """The key that wraps data keys (see :mod:`waza.crypto`); created on first use."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.ensure_home() / "secret.key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(32))
+        return path.read_text().strip().encode()
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as a dict with secrets masked, for `waza doctor` and logs."""
+        data = self.model_dump(mode="json")
+        for key in ("admin_password", "secret_key"):
+            if data.get(key):
+                data[key] = "********"
+        if "@" in data.get("database_url", ""):
+            scheme, rest = data["database_url"].split("://", 1)
+            data["database_url"] = f"{scheme}://****@{rest.split('@', 1)[1]}"
+        return data
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()
