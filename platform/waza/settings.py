@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         description="Key-encryption key for secrets at rest; generated into "
         "$WAZA_HOME/secret.key when unset.",
     )
-    access_token_ttl: int = Field(default=3600, ge=30, description="Seconds.")
+    access_token_ttl: int = Field(default=3600, ge=1, description="Seconds.")
     refresh_token_ttl: int = Field(default=7 * 24 * 3600, ge=60, description="Seconds.")
     pat_max_ttl: int = Field(default=365 * 24 * 3600, ge=60, description="Seconds.")
     jwt_issuer: str = "waza"

@@ -116,7 +116,9 @@ def test_expired_session_token_is_401_token_expired(make_settings) -> None:  # t
     with TestClient(create_app(settings)) as client:
         ctx = client.app.state.waza  # type: ignore[attr-defined]
         headers = login(client, "admin", ADMIN_PASSWORD)
-        claims = jwt.decode(headers["Authorization"].split()[1], options={"verify_signature": False})
+        claims = jwt.decode(
+            headers["Authorization"].split()[1], options={"verify_signature": False}
+        )
         expired = ctx.auth.keys.sign({**claims, "exp": int(time.time()) - 10}, ttl=1)
         reply = client.get("/api/auth/users/me", headers=bearer(expired))
         assert reply.status_code == 401
@@ -210,7 +212,9 @@ def test_normal_user_cannot_see_or_change_other_users(client: TestClient, admin_
     assert client.post("/api/auth/users/local", json=create, headers=alice).status_code == 403
     # Alice cannot revoke Bob's tokens either: unknown to her (404), and Bob's token survives.
     bob_pat = client.post("/api/auth/pats?name=b", headers=bob).json()
-    assert client.delete(f"/api/auth/pats/{bob_pat['pat']['jti']}", headers=alice).status_code == 404
+    assert (
+        client.delete(f"/api/auth/pats/{bob_pat['pat']['jti']}", headers=alice).status_code == 404
+    )
     assert client.get("/api/auth/users/me", headers=bearer(bob_pat["token"])).status_code == 200
 
 
@@ -223,18 +227,23 @@ def test_admin_user_management(client: TestClient, admin_headers) -> None:  # ty
     assert client.post("/api/auth/users/local", json=body, headers=admin_headers).status_code == 409
     uid = user["id"]
     updated = client.put(
-        f"/api/auth/users/{uid}", json={"roles": ["admin"], "full_name": "Carol C"},
+        f"/api/auth/users/{uid}",
+        json={"roles": ["admin"], "full_name": "Carol C"},
         headers=admin_headers,
     ).json()
     assert "admin" in updated["roles"] and updated["full_name"] == "Carol C"
     reset = client.post(
-        f"/api/auth/users/{uid}/password", json={"new_password": "carol-pass-2"},
+        f"/api/auth/users/{uid}/password",
+        json={"new_password": "carol-pass-2"},
         headers=admin_headers,
     )
     assert reset.json() == {"changed": True}
-    assert client.post(
-        "/api/auth/token", data={"username": "carol", "password": "carol-pass-2"}
-    ).status_code == 200
+    assert (
+        client.post(
+            "/api/auth/token", data={"username": "carol", "password": "carol-pass-2"}
+        ).status_code
+        == 200
+    )
     client.put(f"/api/auth/users/{uid}", json={"active": False}, headers=admin_headers)
     disabled = client.post(
         "/api/auth/token", data={"username": "carol", "password": "carol-pass-2"}

@@ -54,22 +54,15 @@ class AuthAPI:
         full_name: str | None = None,
         admin: bool = False,
     ) -> schemas.LocalUserResponse:
-        body = schemas.LocalUserCreate(
-            username=username,
-            password=password,
-            email=email,
-            full_name=full_name,
-            roles=["admin", "user"] if admin else ["user"],
-        )
-        return self._t.parse(
-            schemas.LocalUserResponse, "POST", "auth/users/local", json=body.model_dump(mode="json")
-        )
+        """Create a local user (admin only); the server validates every field."""
+        body = drop_none(username=username, password=password, email=email, full_name=full_name)
+        body["roles"] = ["admin", "user"] if admin else ["user"]
+        return self._t.parse(schemas.LocalUserResponse, "POST", "auth/users/local", json=body)
 
     def update_user(self, user_id: uuid.UUID | str, **changes: object) -> schemas.LocalUserResponse:
-        body = schemas.UserUpdate.model_validate(changes).model_dump(
-            mode="json", exclude_unset=True
-        )
-        return self._t.parse(schemas.LocalUserResponse, "PUT", f"auth/users/{user_id}", json=body)
+        """Change fields (`email`, `full_name`, `roles`, `active`); the server validates them."""
+        path = f"auth/users/{user_id}"
+        return self._t.parse(schemas.LocalUserResponse, "PUT", path, json=changes)
 
     def delete_user(self, user_id: uuid.UUID | str) -> None:
         self._t.json("DELETE", f"auth/users/{user_id}")
