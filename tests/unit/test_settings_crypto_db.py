@@ -151,3 +151,13 @@ def test_failed_transaction_leaves_nothing_behind(settings: Settings) -> None:
     with db.session() as s:
         assert s.execute(text("SELECT count(*) FROM activities")).scalar() == 0
     db.dispose()
+
+
+def test_urls_without_a_driver_use_psycopg3() -> None:
+    from waza.db.engine import normalize_url
+
+    assert normalize_url("cockroachdb://root@h:26257/d") == "cockroachdb+psycopg://root@h:26257/d"
+    assert normalize_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert normalize_url("sqlite:///x.db") == "sqlite:///x.db"
+    engine = Database("cockroachdb://root@127.0.0.1:1/defaultdb").engine  # no connection made
+    assert (engine.dialect.name, engine.dialect.driver) == ("cockroachdb", "psycopg")

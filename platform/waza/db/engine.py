@@ -28,8 +28,21 @@ def _is_retryable(exc: DBAPIError) -> bool:
     return code == SERIALIZATION_FAILURE
 
 
+def normalize_url(url: str) -> str:
+    """Use the psycopg 3 driver for PostgreSQL and CockroachDB URLs that name no driver."""
+    for plain, with_driver in (
+        ("postgresql://", "postgresql+psycopg://"),
+        ("postgres://", "postgresql+psycopg://"),
+        ("cockroachdb://", "cockroachdb+psycopg://"),
+    ):
+        if url.startswith(plain):
+            return with_driver + url[len(plain) :]
+    return url
+
+
 def make_engine(url: str, echo: bool = False) -> Engine:
     """Create an engine with settings suited to each backend."""
+    url = normalize_url(url)
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -54,8 +67,8 @@ class Database:
     """One engine plus a session factory; the single entry point to the SQL store."""
 
     def __init__(self, url: str, echo: bool = False, max_retries: int = 8) -> None:
-        self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url, echo=echo)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         self.max_retries = max_retries
 
