@@ -13,6 +13,7 @@ INVALID_TOKEN = "Invalid token"  # noqa: S105 (an error message)
 TOKEN_EXPIRED = "Token expired"  # noqa: S105 (an error message)
 INVALID_CREDENTIALS = "Invalid credentials"
 INVALID_GRANT = "invalid_grant"
+ACCOUNT_LOCKED = "Account is temporarily locked. Retry later."
 
 
 class WazaError(Exception):
@@ -55,6 +56,15 @@ class Unprocessable(WazaError):
 
 class TooManyRequests(WazaError):
     status_code = 429
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class Locked(WazaError):
+    """423: the account is locked after repeated failed logins."""
+
+    status_code = 423
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})

@@ -99,3 +99,22 @@ def test_session_refreshes_itself_when_the_access_token_expires(
 def test_unreachable_platform_is_a_clear_error() -> None:
     with pytest.raises(ConnectionFailed, match="cannot reach the waza platform"):
         Client(f"http://127.0.0.1:{free_port()}", "token", timeout=2).auth.me()
+
+
+def test_cluster_inventory_through_the_client(live_server: LiveServer) -> None:
+    admin = Client(live_server.url, username="admin", password=ADMIN_PASSWORD)
+    location = admin.cluster.create_location("lab", region="eu", contact_email="ops@example.com")
+    cluster = admin.cluster.create_cluster("gpu-pool", location.id)
+    assert cluster.location_id == location.id
+    assert cluster.id in {c.id for c in admin.cluster.clusters()}
+    nodes = admin.cluster.nodes()
+    assert any(n.hostname == admin.cluster.hostname() for n in nodes)
+    details = admin.cluster.node(nodes[0].id)
+    assert details.node.id == nodes[0].id and details.hardware is not None
+    assert details.hardware.processors
+    assert admin.cluster.running_nodes()[0].alive is True
+    assert "database_url" not in admin.cluster.runtime_config()
+    deleted = admin.cluster.delete_location(location.id)
+    assert deleted.clusters_deleted == 1
+    with pytest.raises(NotFoundError):
+        admin.cluster.cluster(cluster.id)

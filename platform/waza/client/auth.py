@@ -64,12 +64,15 @@ class AuthAPI:
         path = f"auth/users/{user_id}"
         return self._t.parse(schemas.LocalUserResponse, "PUT", path, json=changes)
 
-    def delete_user(self, user_id: uuid.UUID | str) -> None:
-        self._t.json("DELETE", f"auth/users/{user_id}")
+    def delete_user(self, user_id: uuid.UUID | str) -> schemas.LocalUserResponse:
+        return self._t.parse(schemas.LocalUserResponse, "DELETE", f"auth/users/{user_id}")
 
-    def reset_password(self, user_id: uuid.UUID | str, new_password: str) -> bool:
+    def reset_password(
+        self, user_id: uuid.UUID | str, new_password: str
+    ) -> schemas.LocalUserResponse:
         body = {"new_password": new_password}
-        return bool(self._t.json("POST", f"auth/users/{user_id}/password", json=body)["changed"])
+        path = f"auth/users/{user_id}/password"
+        return self._t.parse(schemas.LocalUserResponse, "POST", path, json=body)
 
     # personal access tokens
     def create_token(

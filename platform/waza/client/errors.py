@@ -50,7 +50,7 @@ class ValidationError(WazaAPIError):
 
 
 class RateLimited(WazaAPIError):
-    """429: slow down; `retry_after` says for how long."""
+    """429 (throttled) or 423 (account locked): wait `retry_after` seconds."""
 
     retry_after: int | None = None
 
@@ -68,6 +68,7 @@ _BY_STATUS: dict[int, type[WazaAPIError]] = {
     413: ValidationError,
     415: ValidationError,
     422: ValidationError,
+    423: RateLimited,
     429: RateLimited,
 }
 

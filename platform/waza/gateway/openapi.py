@@ -15,6 +15,7 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     415: "Unsupported content type",
     422: "Invalid request fields",
+    423: "Account temporarily locked; see Retry-After",
     429: "Too many attempts; see Retry-After",
     503: "A backend is unavailable",
 }

@@ -33,7 +33,7 @@ def health(ctx: Context) -> dict[str, Any]:
 @router.post(
     "/token",
     response_model=schemas.TokenResponse,
-    responses=error_responses(400, 401, 403, 429),
+    responses=error_responses(400, 401, 403, 423, 429),
 )
 def token(
     request: Request,
@@ -160,19 +160,25 @@ def update_user(
     return ctx.auth.update_user(admin, user_id, body)
 
 
-@router.delete("/users/{user_id}", responses=error_responses(401, 403, 404))
-def delete_user(ctx: Context, admin: AdminUser, user_id: uuid.UUID) -> dict[str, str]:
+@router.delete(
+    "/users/{user_id}",
+    response_model=schemas.LocalUserResponse,
+    responses=error_responses(400, 401, 403, 404, 409),
+)
+def delete_user(ctx: Context, admin: AdminUser, user_id: uuid.UUID) -> schemas.LocalUserResponse:
+    """Delete a user (and their tokens and sessions); answers with the user as it was."""
     return ctx.auth.delete_user(admin, user_id)
 
 
 @router.post(
     "/users/{user_id}/password",
-    response_model=schemas.PasswordChanged,
+    response_model=schemas.LocalUserResponse,
     responses=error_responses(401, 403, 404),
 )
 def reset_password(
     ctx: Context, _: AdminUser, user_id: uuid.UUID, body: schemas.PasswordReset
-) -> schemas.PasswordChanged:
+) -> schemas.LocalUserResponse:
+    """Set a user's password (admin); also lifts a login lock-out."""
     return ctx.auth.reset_password(user_id, body.new_password)
 
 

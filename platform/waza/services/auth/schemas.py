@@ -62,6 +62,7 @@ class UserUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    username: str | None = Field(default=None, pattern=USERNAME_PATTERN)
     email: EmailStr | None = None
     full_name: str | None = Field(default=None, max_length=256)
     roles: list[Literal["admin", "user"]] | None = None

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from waza.db import Database, utcnow
 from waza.errors import (
+    ACCOUNT_LOCKED,
     INVALID_CREDENTIALS,
     INVALID_GRANT,
     INVALID_TOKEN,
@@ -22,6 +23,7 @@ from waza.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    Locked,
     NotFound,
     TooManyRequests,
     Unauthorized,
@@ -174,9 +176,7 @@ class AuthService:
             raise Forbidden("User account is disabled")
         if problem and problem.startswith("locked:"):
             wait = int(problem.split(":", 1)[1])
-            raise TooManyRequests(
-                f"Too many failed logins; account locked, try again in {wait} s", wait
-            )
+            raise Locked(ACCOUNT_LOCKED, wait)
         assert tokens is not None
         return tokens
 
@@ -381,13 +381,22 @@ class AuthService:
                     self._keep_an_admin(s, user, actor)
             if changes.get("active") is False:
                 self._keep_an_admin(s, user, actor)
+            new_name = changes.get("username")
+            if new_name and new_name != user.username:
+                if s.scalar(select(User.id).where(User.username == new_name)):
+                    raise Conflict(f"User '{new_name}' already exists")
+            elif "username" in changes:
+                changes.pop("username")
             for key, value in changes.items():
                 if value is not None or key in {"email", "full_name"}:
                     setattr(user, key, value)
             s.flush()
             return user_response(user)
 
-        return self.db.transaction(work)
+        try:
+            return self.db.transaction(work)
+        except IntegrityError as exc:
+            raise Conflict(f"User '{changes.get('username')}' already exists") from exc
 
     def _keep_an_admin(self, s: Session, user: User, actor: Principal) -> None:
         if user.id == actor.user_id:
@@ -397,29 +406,35 @@ class AuthService:
             if not any(u.is_admin for u in s.scalars(others)):
                 raise Conflict("The last active admin cannot be demoted, disabled or deleted")
 
-    def delete_user(self, actor: Principal, user_id: uuid.UUID) -> dict[str, str]:
-        def work(s: Session) -> None:
+    def delete_user(self, actor: Principal, user_id: uuid.UUID) -> schemas.LocalUserResponse:
+        """Delete a user with their tokens and sessions; returns the user as it was."""
+
+        def work(s: Session) -> schemas.LocalUserResponse:
             user = s.get(User, user_id)
             if user is None:
                 raise NotFound(f"User {user_id} not found")
             if user.id == actor.user_id:
                 raise BadRequest("You cannot delete your own account")
             self._keep_an_admin(s, user, actor)
+            gone = user_response(user).model_copy(update={"deleted": True, "active": False})
             s.delete(user)
+            return gone
 
-        self.db.transaction(work)
-        return {"message": f"User {user_id} deleted"}
+        return self.db.transaction(work)
 
-    def reset_password(self, user_id: uuid.UUID, new_password: str) -> schemas.PasswordChanged:
-        def work(s: Session) -> None:
+    def reset_password(self, user_id: uuid.UUID, new_password: str) -> schemas.LocalUserResponse:
+        """Set a new password (and lift any lock-out); returns the user."""
+
+        def work(s: Session) -> schemas.LocalUserResponse:
             user = s.get(User, user_id)
             if user is None:
                 raise NotFound(f"User {user_id} not found")
             user.password_hash = hash_password(new_password)
             user.failed_logins, user.lockouts, user.locked_until = 0, 0, None
+            s.flush()
+            return user_response(user)
 
-        self.db.transaction(work)
-        return schemas.PasswordChanged(changed=True)
+        return self.db.transaction(work)
 
     def reset_password_by_name(self, username: str, new_password: str) -> None:
         with self.db.session() as s:

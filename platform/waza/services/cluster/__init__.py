@@ -1,0 +1,1 @@
+"""Cluster: locations, clusters, nodes and hardware (this machine, later Ray nodes)."""
