@@ -24,6 +24,8 @@ from fastapi.testclient import TestClient
 
 from waza.settings import Settings
 
+pytest_plugins = ["tests.fixtures.etcd"]  # etcd_server, etcd_url, fresh_etcd
+
 TEST_DB = os.environ.get("WAZA_TEST_DB", "sqlite")
 PG_URL = os.environ.get(
     "WAZA_TEST_PG_URL", "postgresql+psycopg://waza:waza@127.0.0.1:5432/postgres"
