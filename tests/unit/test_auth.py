@@ -244,7 +244,12 @@ def test_admin_user_management(client: TestClient, admin_headers) -> None:  # ty
         ).status_code
         == 200
     )
+    carol = login(client, "carol", "carol-pass-2")
+    carol_pat = create_pat(client, carol, "write")
     client.put(f"/api/auth/users/{uid}", json={"active": False}, headers=admin_headers)
+    # Disabling a user ends their sessions and tokens at once.
+    assert client.get("/api/auth/users/me", headers=carol).status_code == 401
+    assert client.get("/api/auth/users/me", headers=bearer(carol_pat)).status_code == 401
     disabled = client.post(
         "/api/auth/token", data={"username": "carol", "password": "carol-pass-2"}
     )

@@ -28,7 +28,7 @@ from waza.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from waza.gateway.principal import Principal
+from waza.gateway.principal import FULL_SCOPES, AuthMethod, Principal
 from waza.services.auth import schemas
 from waza.services.auth.models import AuthSession, PersonalAccessToken, User
 from waza.services.auth.tokens import (
@@ -84,6 +84,23 @@ def pat_response(pat: PersonalAccessToken, username: str | None = None) -> schem
         revoked=pat.revoked,
         created_at=pat.created_at,
         updated_at=pat.updated_at,
+    )
+
+
+def _principal_for(
+    user: User, method: AuthMethod, token_id: str, scopes: frozenset[str] = FULL_SCOPES
+) -> Principal:
+    """The caller behind a valid token; a disabled or deleted user's tokens stop working."""
+    if not user.active or user.deleted:
+        raise Unauthorized(INVALID_TOKEN)
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        email=user.email,
+        roles=tuple(user.roles or ()),
+        method=method,
+        scopes=scopes,
+        token_id=token_id,
     )
 
 
@@ -278,17 +295,7 @@ class AuthService:
             ).first()
         if row is None or row[1] is not None:
             raise Unauthorized(INVALID_TOKEN)
-        user = row[0]
-        if not user.active or user.deleted:
-            raise Unauthorized(INVALID_TOKEN)
-        return Principal(
-            user_id=user.id,
-            username=user.username,
-            email=user.email,
-            roles=tuple(user.roles or ()),
-            method="session",
-            token_id=claims["sid"],
-        )
+        return _principal_for(row[0], "session", claims["sid"])
 
     def _resolve_pat(self, token: str) -> Principal:
         with self.db.session() as s:
@@ -300,19 +307,11 @@ class AuthService:
         if row is None:
             raise Unauthorized(INVALID_TOKEN)
         pat, user = row
-        if pat.revoked or not user.active or user.deleted:
+        if pat.revoked:
             raise Unauthorized(INVALID_TOKEN)
         if pat.expires_at is not None and pat.expires_at <= utcnow():
             raise Unauthorized(TOKEN_EXPIRED)
-        return Principal(
-            user_id=user.id,
-            username=user.username,
-            email=user.email,
-            roles=tuple(user.roles or ()),
-            method="pat",
-            scopes=frozenset(pat.scope.split()),
-            token_id=pat.jti,
-        )
+        return _principal_for(user, "pat", pat.jti, frozenset(pat.scope.split()))
 
     def me(self, principal: Principal) -> schemas.UserInfo:
         with self.db.session() as s:
