@@ -1,0 +1,1 @@
+"""Performance benchmarks for the waza platform API (see benchmarks/README.md)."""
