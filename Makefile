@@ -8,4 +8,4 @@ test:  ## lint, type-check and run every test on SQLite and on PostgreSQL
 	scripts/test.sh
 
 bench: ## performance benchmarks (see benchmarks/README.md)
-	scripts/setup.sh && .venv/bin/python benchmarks/api_overhead.py
+	scripts/setup.sh && .venv/bin/python -m benchmarks.api_overhead

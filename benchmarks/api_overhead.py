@@ -321,6 +321,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="admin password (for a reused --database-url whose admin already exists)",
     )
     parser.add_argument("--log-level", default="INFO", help="WAZA_LOG_LEVEL of the waza server")
+    parser.add_argument(
+        "--auth-cache-ttl",
+        default=None,
+        help="WAZA_AUTH_CACHE_TTL of the waza server (0 = resolve every token in the database)",
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
     parser.add_argument(
         "--fail-below", type=float, default=None, help="exit 1 if (a)/(b) is below this"
@@ -347,6 +352,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "WAZA_ADMIN_PASSWORD": args.admin_password,
             "WAZA_SECRET_KEY": SECRET_KEY,
             "WAZA_LOG_LEVEL": args.log_level,
+            **({"WAZA_AUTH_CACHE_TTL": args.auth_cache_ttl} if args.auth_cache_ttl else {}),
         }
         servers = {
             "waza": stack.enter_context(serve("waza", workdir, waza_env)),

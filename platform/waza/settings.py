@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     jwt_audience: str = "kamiwaza-platform"
     login_max_failures: int = Field(default=5, ge=1, description="Failures before throttling.")
     login_lockout_seconds: int = Field(default=30, ge=1, description="First lockout; doubles.")
+    auth_cache_ttl: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds a resolved token is cached per process (0 disables); revocations "
+        "clear every process's cache through the config store at once.",
+    )
     use_auth: bool = True
 
     @field_validator("home", mode="after")

@@ -70,12 +70,14 @@ def _start_registration(ctx: WazaContext) -> None:
             ctx.kv, "api", uuid.uuid4().hex, info, ttl=ctx.settings.service_lease_ttl
         )
         ctx.registration.start()
+        ctx.auth.cache.attach(ctx.kv)
     except Exception as exc:  # a config store outage must not stop the API
         log.warning("service registration failed", error=str(exc))
 
 
 def _stop_registration(ctx: WazaContext) -> None:
     try:
+        ctx.auth.cache.detach()
         if ctx.registration is not None:
             ctx.registration.stop()
         if ctx.kv is not None:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from waza.errors import NOT_AUTHENTICATED, Forbidden, Unauthorized
 from waza.gateway.context import WazaContext
@@ -21,7 +22,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = HTTPBearer(auto_error=False, description="A session JWT or a personal access token.")
 
 
-def get_context(request: Request) -> WazaContext:
+async def get_context(request: Request) -> WazaContext:
     ctx: WazaContext = request.app.state.waza
     return ctx
 
@@ -35,15 +36,18 @@ def bearer_token(request: Request, credentials: HTTPAuthorizationCredentials | N
     return request.cookies.get("access_token") or None
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     ctx: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller; a recently seen token is answered from the cache without a thread hop."""
     token = bearer_token(request, credentials)
     if not token:
         raise Unauthorized(NOT_AUTHENTICATED)
-    principal = ctx.auth.resolve(token)
+    principal = ctx.auth.cached(token)
+    if principal is None:
+        principal = await run_in_threadpool(ctx.auth.resolve, token)
     request.state.principal = principal
     if request.method not in SAFE_METHODS and not principal.can_write:
         raise Forbidden("This token's scope is 'read': it cannot change anything")
@@ -53,7 +57,7 @@ def current_principal(
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
-def require_admin(principal: CurrentUser) -> Principal:
+async def require_admin(principal: CurrentUser) -> Principal:
     if not principal.is_admin:
         raise Forbidden("Admin privileges required")
     return principal

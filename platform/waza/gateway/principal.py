@@ -25,6 +25,7 @@ class Principal:
     method: AuthMethod
     scopes: frozenset[str] = field(default_factory=lambda: FULL_SCOPES)
     email: str | None = None
+    full_name: str | None = None
     token_id: str | None = None
 
     @property

@@ -84,7 +84,7 @@ def jwks(ctx: Context) -> schemas.JWKS:
 
 
 @router.get("/validate", responses=error_responses(401))
-def validate(request: Request, principal: CurrentUser) -> Response:
+async def validate(request: Request, principal: CurrentUser) -> Response:
     """Forward-auth check (Traefik ForwardAuth): 200 with the identity in response headers."""
     roles = ",".join(principal.roles)
     headers = {
@@ -99,7 +99,7 @@ def validate(request: Request, principal: CurrentUser) -> Response:
 
 
 @router.get("/users/me", response_model=schemas.UserInfo, responses=error_responses(401))
-def me(ctx: Context, principal: CurrentUser) -> schemas.UserInfo:
+async def me(ctx: Context, principal: CurrentUser) -> schemas.UserInfo:
     return ctx.auth.me(principal)
 
 
@@ -250,5 +250,5 @@ whoami_router = APIRouter(tags=["auth"])
 
 
 @whoami_router.get("/whoami", response_model=schemas.UserInfo, responses=error_responses(401))
-def whoami(ctx: Context, principal: CurrentUser) -> schemas.UserInfo:
+async def whoami(ctx: Context, principal: CurrentUser) -> schemas.UserInfo:
     return ctx.auth.me(principal)

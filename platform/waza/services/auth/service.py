@@ -30,6 +30,7 @@ from waza.errors import (
 )
 from waza.gateway.principal import FULL_SCOPES, AuthMethod, Principal
 from waza.services.auth import schemas
+from waza.services.auth.cache import PrincipalCache
 from waza.services.auth.models import AuthSession, PersonalAccessToken, User
 from waza.services.auth.tokens import (
     PAT_PREFIX,
@@ -97,6 +98,7 @@ def _principal_for(
         user_id=user.id,
         username=user.username,
         email=user.email,
+        full_name=user.full_name,
         roles=tuple(user.roles or ()),
         method=method,
         scopes=scopes,
@@ -137,6 +139,7 @@ class AuthService:
         self.db = db
         self.settings = settings
         self.keys = keys
+        self.cache = PrincipalCache(ttl=settings.auth_cache_ttl)
         self._ip_throttle = _IpThrottle()
 
     # ---- bootstrap ------------------------------------------------------------------------------
@@ -261,6 +264,8 @@ class AuthService:
             return self._issue(user, session, session.refresh_jti)
 
         result = self.db.transaction(work)
+        if result == "reused":
+            self.cache.invalidate_everywhere()
         if isinstance(result, str):
             raise Unauthorized(INVALID_GRANT)
         return result
@@ -275,6 +280,7 @@ class AuthService:
                     session.revoked_at = utcnow()
 
             self.db.transaction(work)
+            self.cache.invalidate_everywhere()
         return schemas.LogoutResponse(
             message="Logged out",
             logout_time=utcnow().isoformat(),
@@ -282,10 +288,20 @@ class AuthService:
         )
 
     # ---- token resolution (every request) ---------------------------------------------
+    def cached(self, token: str) -> Principal | None:
+        """The principal for a token resolved recently, without touching the database."""
+        return self.cache.get(hash_token(token))
+
     def resolve(self, token: str) -> Principal:
         """Turn a bearer token (session JWT or PAT) into a Principal, or raise Unauthorized."""
-        if token.startswith(PAT_PREFIX):
-            return self._resolve_pat(token)
+        generation = self.cache.generation
+        principal, expires_at = (
+            self._resolve_pat(token) if token.startswith(PAT_PREFIX) else self._resolve_jwt(token)
+        )
+        self.cache.put(hash_token(token), principal, expires_at, generation)
+        return principal
+
+    def _resolve_jwt(self, token: str) -> tuple[Principal, float | None]:
         claims = self.keys.decode(token, "access")
         with self.db.session() as s:
             row = s.execute(
@@ -295,9 +311,9 @@ class AuthService:
             ).first()
         if row is None or row[1] is not None:
             raise Unauthorized(INVALID_TOKEN)
-        return _principal_for(row[0], "session", claims["sid"])
+        return _principal_for(row[0], "session", claims["sid"]), float(claims["exp"])
 
-    def _resolve_pat(self, token: str) -> Principal:
+    def _resolve_pat(self, token: str) -> tuple[Principal, float | None]:
         with self.db.session() as s:
             row = s.execute(
                 select(PersonalAccessToken, User)
@@ -311,19 +327,17 @@ class AuthService:
             raise Unauthorized(INVALID_TOKEN)
         if pat.expires_at is not None and pat.expires_at <= utcnow():
             raise Unauthorized(TOKEN_EXPIRED)
-        return _principal_for(user, "pat", pat.jti, frozenset(pat.scope.split()))
+        expires_at = pat.expires_at.timestamp() if pat.expires_at else None
+        return _principal_for(user, "pat", pat.jti, frozenset(pat.scope.split())), expires_at
 
     def me(self, principal: Principal) -> schemas.UserInfo:
-        with self.db.session() as s:
-            user = s.get(User, principal.user_id)
-        if user is None:
-            raise Unauthorized(INVALID_TOKEN)
+        """Who the caller is (from the resolved token: no database read)."""
         return schemas.UserInfo(
-            sub=str(user.id),
-            username=user.username,
-            email=user.email,
-            name=user.full_name or user.username,
-            roles=list(user.roles or []),
+            sub=str(principal.user_id),
+            username=principal.username,
+            email=principal.email,
+            name=principal.full_name or principal.username,
+            roles=list(principal.roles),
             groups=[],
             urn=principal.urn,
             is_admin=principal.is_admin,
@@ -396,6 +410,8 @@ class AuthService:
             return self.db.transaction(work)
         except IntegrityError as exc:
             raise Conflict(f"User '{changes.get('username')}' already exists") from exc
+        finally:
+            self.cache.invalidate_everywhere()  # roles, name or active flag may have changed
 
     def _keep_an_admin(self, s: Session, user: User, actor: Principal) -> None:
         if user.id == actor.user_id:
@@ -419,7 +435,9 @@ class AuthService:
             s.delete(user)
             return gone
 
-        return self.db.transaction(work)
+        result = self.db.transaction(work)
+        self.cache.invalidate_everywhere()
+        return result
 
     def reset_password(self, user_id: uuid.UUID, new_password: str) -> schemas.LocalUserResponse:
         """Set a new password (and lift any lock-out); returns the user."""
@@ -522,4 +540,5 @@ class AuthService:
                 pat.revoked, pat.revoked_at = True, utcnow()
 
         self.db.transaction(work)
+        self.cache.invalidate_everywhere()
         return {"message": f"Token {jti} revoked", "jti": jti, "revoked": True}
