@@ -147,3 +147,13 @@ def test_no_5xx_in_the_server_log(live_server: LiveServer) -> None:
     """Runs last in this module: nothing above made the server fail."""
     assert "status=500" not in live_server.log()
     assert "Traceback" not in live_server.log()
+
+
+def test_node_routes(live_server: LiveServer, admin: dict[str, str]) -> None:
+    with live_server.http() as http:
+        status = http.get("/api/node/node_status")  # public: the harness probes it
+        assert status.status_code == 200 and status.json()["status"] == "online"
+        assert http.get("/api/node/node_id").status_code == 401
+        node_id = http.get("/api/node/node_id", headers=admin).json()
+        nodes = http.get("/api/cluster/nodes", headers=admin).json()
+    assert node_id in {n["id"] for n in nodes}

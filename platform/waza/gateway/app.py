@@ -23,11 +23,13 @@ from starlette.concurrency import run_in_threadpool
 
 import waza
 from waza.db.migrate import upgrade
+from waza.errors import NotFound
 from waza.gateway.context import WazaContext
-from waza.gateway.deps import Context
+from waza.gateway.deps import Context, CurrentUser
 from waza.gateway.errors import install_error_handlers
 from waza.gateway.logging import configure_logging, get_logger
 from waza.gateway.middleware import AuditSink, RequestContextMiddleware
+from waza.gateway.openapi import error_responses
 from waza.services.activity.api import router as activity_router
 from waza.services.auth.api import router as auth_router
 from waza.services.auth.api import whoami_router
@@ -130,6 +132,14 @@ def _health_router() -> APIRouter:
     def node_status() -> dict[str, Any]:
         """Liveness of this node (public; the Kamiwaza harness probes it)."""
         return {"status": "online", "hostname": socket.gethostname()}
+
+    @router.get("/node/node_id", responses=error_responses(401, 404))
+    def node_id(ctx: Context, _: CurrentUser) -> str:
+        """This node's id in the cluster inventory, as a bare JSON string."""
+        node = ctx.cluster.local_node_id()
+        if node is None:
+            raise NotFound("This machine is not registered in the cluster inventory")
+        return str(node)
 
     return router
 
