@@ -12,6 +12,9 @@ if ! command -v etcd >/dev/null 2>&1; then
   as_root systemctl disable --now etcd >/dev/null 2>&1 || true
 fi
 
+# Debian chromium for the browser tests (Playwright drives it; no browser download).
+command -v chromium >/dev/null 2>&1 || as_root apt-get install -y -q chromium >/dev/null
+
 if command -v pg_ctlcluster >/dev/null 2>&1; then
   as_root pg_ctlcluster 15 main start 2>/dev/null || true
   for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 && break; sleep 0.5; done

@@ -50,6 +50,10 @@ class Conflict(WazaError):
     status_code = 409
 
 
+class PayloadTooLarge(WazaError):
+    status_code = 413
+
+
 class Unprocessable(WazaError):
     status_code = 422
 

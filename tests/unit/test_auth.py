@@ -9,6 +9,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from tests.conftest import ADMIN_PASSWORD, bearer, create_pat, create_user, login
@@ -322,3 +323,22 @@ def test_admin_can_rename_a_user_but_not_onto_a_taken_name(
         f"/api/auth/users/{users['hank']}", json={"username": "no spaces"}, headers=admin_headers
     )
     assert bad.status_code == 422
+
+
+def test_rotating_the_key_encryption_key_keeps_sessions_valid(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from waza.gateway.app import create_app
+
+    settings: Settings = make_settings(secret_key="old-kek")
+    with TestClient(create_app(settings)) as client:
+        headers = login(client, "admin", ADMIN_PASSWORD)
+        kids = {k["kid"] for k in client.get("/api/auth/jwks").json()["keys"]}
+    rotated = settings.model_copy(
+        update={"secret_key": SecretStr("new-kek"), "secret_key_previous": SecretStr("old-kek")}
+    )
+    with TestClient(create_app(rotated)) as client:
+        assert client.get("/api/auth/users/me", headers=headers).status_code == 200
+        assert {k["kid"] for k in client.get("/api/auth/jwks").json()["keys"]} == kids
+    # The signing key was re-wrapped: the old key is no longer needed.
+    only_new = settings.model_copy(update={"secret_key": SecretStr("new-kek")})
+    with TestClient(create_app(only_new)) as client:
+        assert client.get("/api/auth/users/me", headers=headers).status_code == 200

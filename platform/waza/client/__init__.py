@@ -16,7 +16,9 @@ import httpx
 from waza.client.activity import ActivityAPI
 from waza.client.auth import AuthAPI
 from waza.client.base import Transport, api_root
+from waza.client.catalog import CatalogAPI
 from waza.client.cluster import ClusterAPI
+from waza.client.embedding import EmbeddingAPI
 from waza.client.errors import (
     AuthenticationError,
     ConflictError,
@@ -27,6 +29,9 @@ from waza.client.errors import (
     ValidationError,
     WazaAPIError,
 )
+from waza.client.ingestion import IngestionAPI
+from waza.client.retrieval import RetrievalAPI
+from waza.client.vectors import VectorsAPI
 
 __all__ = [
     "AuthenticationError",
@@ -43,7 +48,10 @@ __all__ = [
 
 
 class Client:
-    """Entry point: one attribute per platform service (`auth`, `activity`, `cluster`)."""
+    """Entry point: one attribute per platform service.
+
+    `auth`, `activity`, `cluster`, `vectors`, `embedding`, `catalog`, `ingestion`, `retrieval`.
+    """
 
     def __init__(
         self,
@@ -60,6 +68,11 @@ class Client:
         self.auth = AuthAPI(self.transport)
         self.activity = ActivityAPI(self.transport)
         self.cluster = ClusterAPI(self.transport)
+        self.vectors = VectorsAPI(self.transport)
+        self.embedding = EmbeddingAPI(self.transport)
+        self.catalog = CatalogAPI(self.transport)
+        self.ingestion = IngestionAPI(self.transport)
+        self.retrieval = RetrievalAPI(self.transport)
         if username is not None and password is not None:
             self.auth.login(username, password)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import httpx
@@ -73,6 +75,27 @@ class Transport:
                 error.retry_after = int(response.headers["retry-after"])
             raise error
         return response
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A streamed response (e.g. `text/event-stream`); error statuses raise as in `send`."""
+        headers = {**self._headers(), **kwargs.pop("headers", {})}
+        try:
+            with self._http.stream(
+                method, path.lstrip("/"), headers=headers, timeout=None, **kwargs
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    try:
+                        detail = response.json().get("detail", response.text)
+                    except ValueError:
+                        detail = response.text
+                    raise error_for(
+                        response.status_code, detail, response.headers.get("x-request-id")
+                    )
+                yield response
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"cannot reach the waza platform at {self.url}: {exc}") from exc
 
     def _refresh(self) -> None:
         refresh, self.refresh_token = self.refresh_token, None

@@ -6,6 +6,19 @@ Alembic's autogenerate and the migration environment import this module; add new
 from waza.db.base import Base
 from waza.services.activity import models as activity_models
 from waza.services.auth import models as auth_models
+from waza.services.catalog import models as catalog_models
 from waza.services.cluster import models as cluster_models
+from waza.services.ingestion import models as ingestion_models
+from waza.services.retrieval import models as retrieval_models
+from waza.services.vectordb import models as vectordb_models
 
-__all__ = ["Base", "activity_models", "auth_models", "cluster_models"]
+__all__ = [
+    "Base",
+    "activity_models",
+    "auth_models",
+    "catalog_models",
+    "cluster_models",
+    "ingestion_models",
+    "retrieval_models",
+    "vectordb_models",
+]

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 import waza
 from waza.db.migrate import upgrade
 from waza.errors import NotFound
+from waza.gateway import hub_auth
 from waza.gateway.context import WazaContext
 from waza.gateway.deps import Context, CurrentUser
 from waza.gateway.errors import install_error_handlers
@@ -33,13 +34,28 @@ from waza.gateway.openapi import error_responses
 from waza.services.activity.api import router as activity_router
 from waza.services.auth.api import router as auth_router
 from waza.services.auth.api import whoami_router
+from waza.services.catalog.api import router as catalog_router
 from waza.services.cluster.api import router as cluster_router
+from waza.services.embedding.api import router as embedding_router
+from waza.services.ingestion.api import router as ingestion_router
+from waza.services.retrieval.api import router as retrieval_router
+from waza.services.vectordb.api import router as vectordb_router
 from waza.settings import Settings, get_settings
 
 log = get_logger("waza")
 
 API_PREFIX = "/api"
-SERVICE_ROUTERS = [auth_router, whoami_router, activity_router, cluster_router]
+SERVICE_ROUTERS = [
+    auth_router,
+    whoami_router,
+    activity_router,
+    cluster_router,
+    vectordb_router,
+    embedding_router,
+    catalog_router,
+    ingestion_router,
+    retrieval_router,
+]
 
 
 def _announce_admin_password(username: str, password: str) -> None:
@@ -158,6 +174,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await run_in_threadpool(_stop_registration, ctx)
+            ctx.ingestion.close()
+            ctx.vectors.close()
+            ctx.catalog.close()
             ctx.db.dispose()
 
     app = FastAPI(
@@ -181,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, audit=audit_sink
     )
+    hub_auth.install(app)  # a no-op outside a JupyterHub deployment
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

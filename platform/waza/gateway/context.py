@@ -10,7 +10,12 @@ from waza.db import Database
 from waza.services.activity.service import ActivityService
 from waza.services.auth.service import AuthService
 from waza.services.auth.tokens import KeyRing
+from waza.services.catalog.service import CatalogService
 from waza.services.cluster.service import ClusterService
+from waza.services.embedding.service import EmbeddingService
+from waza.services.ingestion.service import IngestionService
+from waza.services.retrieval.service import RetrievalService
+from waza.services.vectordb.service import VectorService
 from waza.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,6 +33,11 @@ class WazaContext:
     auth: AuthService
     activity: ActivityService
     cluster: ClusterService
+    vectors: VectorService
+    embedding: EmbeddingService
+    catalog: CatalogService
+    ingestion: IngestionService
+    retrieval: RetrievalService
     kv: KVStore | None = None
     registration: ServiceRegistration | None = None
     extras: dict[str, object] = field(default_factory=dict)
@@ -37,7 +47,17 @@ class WazaContext:
         settings.ensure_home()
         db = Database(settings.effective_database_url, echo=settings.database_echo)
         envelope = Envelope(settings.key_encryption_key())
-        keys = KeyRing(db, envelope, settings.jwt_issuer, settings.jwt_audience)
+        previous = settings.secret_key_previous
+        keys = KeyRing(
+            db,
+            envelope,
+            settings.jwt_issuer,
+            settings.jwt_audience,
+            previous=Envelope(previous.get_secret_value().encode()) if previous else None,
+        )
+        vectors = VectorService(db, settings)
+        embedding = EmbeddingService(settings)
+        catalog = CatalogService(db, settings, envelope)
         return cls(
             settings=settings,
             db=db,
@@ -45,4 +65,9 @@ class WazaContext:
             auth=AuthService(db, settings, keys),
             activity=ActivityService(db),
             cluster=ClusterService(db, settings),
+            vectors=vectors,
+            embedding=embedding,
+            catalog=catalog,
+            ingestion=IngestionService(db, settings, catalog, embedding, vectors),
+            retrieval=RetrievalService(db, settings, catalog),
         )

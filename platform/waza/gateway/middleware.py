@@ -69,6 +69,7 @@ class RequestContextMiddleware:
                 message["type"] == "http.response.body"
                 and not message.get("more_body", False)
                 and audited
+                and not scope["state"].get("read_only")
             ):
                 await self._record(scope, status["code"], request_id, headers)
             await send(message)

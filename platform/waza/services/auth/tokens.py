@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
-from waza.crypto import Envelope
+from waza.crypto import DecryptionError, Envelope
 from waza.db import Database
 from waza.errors import INVALID_TOKEN, TOKEN_EXPIRED, Unauthorized
 from waza.services.auth.models import SigningKey
@@ -56,9 +56,17 @@ def _b64u_int(value: int) -> str:
 class KeyRing:
     """RS256 keys: generated once, stored encrypted in the database, published as JWKS."""
 
-    def __init__(self, db: Database, envelope: Envelope, issuer: str, audience: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        envelope: Envelope,
+        issuer: str,
+        audience: str,
+        previous: Envelope | None = None,
+    ) -> None:
         self._db = db
         self._envelope = envelope
+        self._previous = previous  # the key-encryption key before a rotation
         self.issuer = issuer
         self.audience = audience
         self._lock = threading.Lock()
@@ -75,12 +83,30 @@ class KeyRing:
         public: dict[str, Any] = {}
         signing: tuple[str, Any] | None = None
         for row in rows:
-            pem = self._envelope.decrypt(row.private_key_encrypted)
+            pem = self._private_pem(row)
             private = serialization.load_pem_private_key(pem, password=None)
             public[row.kid] = private.public_key()
             if signing is None and row.active:
                 signing = (row.kid, private)
         self._public, self._signing = public, signing
+
+    def _private_pem(self, row: SigningKey) -> bytes:
+        """Decrypt a private key; one wrapped by the previous key is re-wrapped with the current."""
+        try:
+            return self._envelope.decrypt(row.private_key_encrypted)
+        except DecryptionError:
+            if self._previous is None:
+                raise
+        pem = self._previous.decrypt(row.private_key_encrypted)
+        rewrapped = self._envelope.encrypt(pem)
+
+        def work(session: Any) -> None:
+            stored = session.get(SigningKey, row.kid)
+            if stored is not None:
+                stored.private_key_encrypted = rewrapped
+
+        self._db.transaction(work)
+        return pem
 
     def _create_key(self, session: Any) -> None:
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)

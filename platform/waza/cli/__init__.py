@@ -59,21 +59,6 @@ def api(
 
 
 @app.command()
-def up(
-    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port.")] = None,
-) -> None:
-    """Start the platform on the embedded default (today: the API; the hub stack comes next)."""
-    settings = _settings(host=host, port=port)
-    console.print(
-        f"[bold]waza {waza.__version__}[/] — state in {settings.home}\n"
-        f"  API      {settings.effective_public_url}/api\n"
-        f"  API docs {settings.effective_public_url}/api/docs"
-    )
-    api(host=host, port=port, workers=1)
-
-
-@app.command()
 def migrate() -> None:
     """Apply database migrations (the API also does this at start-up)."""
     from waza.db import Database
@@ -251,6 +236,24 @@ def doctor(
     Console().print(table)
     if not all(c.ok for c in checks if c.name != "api"):
         raise typer.Exit(1)
+
+
+def _register_service_commands() -> None:
+    """Command groups of the data plane live in their own modules (one per service)."""
+    from waza.cli import catalog, ingest, vectors
+
+    app.add_typer(vectors.app, name="vectors")
+    app.add_typer(catalog.app, name="catalog")
+    app.command("ingest")(ingest.ingest)
+
+    from waza.cli import stack
+
+    app.command()(stack.up)
+    app.command()(stack.down)
+    app.command()(stack.status)
+
+
+_register_service_commands()
 
 
 def main() -> None:

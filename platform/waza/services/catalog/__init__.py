@@ -1,0 +1,1 @@
+"""Catalog: datasets, containers and secrets identified by DataHub URNs."""

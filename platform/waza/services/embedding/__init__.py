@@ -1,0 +1,1 @@
+"""Embeddings: providers, token-aware chunking, generate and batch (model loaded once)."""

@@ -1,0 +1,1 @@
+"""Retrieval: read cataloged datasets back, inline or streamed over SSE."""
