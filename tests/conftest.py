@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,30 @@ def make_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
 
     yield make
     for drop in drops:
+        drop()
+
+
+@contextmanager
+def running_app(home: Path, **overrides: object) -> Iterator[TestClient]:
+    """An in-process app with a fresh database in `home` (start-up run), dropped afterwards.
+
+    For module-scoped fixtures: `with running_app(tmp_path_factory.mktemp("x")) as client`.
+    """
+    from waza.gateway.app import create_app
+
+    url, drop = create_database(home)
+    values: dict[str, object] = {
+        "home": home,
+        "database_url": url,
+        "admin_password": ADMIN_PASSWORD,
+        "secret_key": "test-kek",
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    try:
+        with TestClient(create_app(Settings(**values))) as client:  # type: ignore[arg-type]
+            yield client
+    finally:
         drop()
 
 

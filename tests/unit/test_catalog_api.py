@@ -15,8 +15,7 @@ import pytest
 from datahub.emitter.mce_builder import make_dataset_urn
 from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN_PASSWORD, bearer, create_database, create_pat, login
-from waza.settings import Settings
+from tests.conftest import ADMIN_PASSWORD, bearer, create_pat, login, running_app
 
 Headers = dict[str, str]
 FORMS = ("by-urn", "v2", "path")
@@ -54,20 +53,8 @@ def container_url(urn: str, form: str) -> tuple[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from waza.gateway.app import create_app
-
-    home = tmp_path_factory.mktemp("catalog-api")
-    url, drop = create_database(home)
-    settings = Settings(  # type: ignore[call-arg]
-        home=home,
-        database_url=url,
-        admin_password=ADMIN_PASSWORD,
-        secret_key="test-kek",
-        log_level="WARNING",
-    )
-    with TestClient(create_app(settings)) as client:
+    with running_app(tmp_path_factory.mktemp("catalog-api")) as client:
         yield client
-    drop()
 
 
 def _session(api: TestClient, username: str, password: str) -> Headers:

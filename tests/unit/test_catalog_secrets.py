@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, select
 
-from tests.conftest import ADMIN_PASSWORD, create_database, login
+from tests.conftest import ADMIN_PASSWORD, login, running_app
 from waza.crypto import Envelope
 from waza.db import Database
 from waza.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
@@ -29,20 +29,8 @@ def unique(prefix: str = "secret") -> str:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from waza.gateway.app import create_app
-
-    home = tmp_path_factory.mktemp("catalog-secrets")
-    url, drop = create_database(home)
-    settings = Settings(  # type: ignore[call-arg]
-        home=home,
-        database_url=url,
-        admin_password=ADMIN_PASSWORD,
-        secret_key="test-kek",
-        log_level="WARNING",
-    )
-    with TestClient(create_app(settings)) as client:
+    with running_app(tmp_path_factory.mktemp("catalog-secrets")) as client:
         yield client
-    drop()
 
 
 @pytest.fixture(scope="module")

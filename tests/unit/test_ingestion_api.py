@@ -21,11 +21,10 @@ from botocore.stub import Stubber
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from tests.conftest import ADMIN_PASSWORD, create_database, login
+from tests.conftest import ADMIN_PASSWORD, login, running_app
 from tests.unit.test_ingestion_formats import make_pdf
 from waza.services.catalog.datahub_sync import DataHubSync
 from waza.services.ingestion import s3
-from waza.settings import Settings
 
 Headers = dict[str, str]
 RUN = "/api/ingestion/ingest/run"
@@ -33,20 +32,8 @@ RUN = "/api/ingestion/ingest/run"
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from waza.gateway.app import create_app
-
-    home = tmp_path_factory.mktemp("ingestion-api")
-    url, drop = create_database(home)
-    settings = Settings(  # type: ignore[call-arg]
-        home=home,
-        database_url=url,
-        admin_password=ADMIN_PASSWORD,
-        secret_key="test-kek",
-        log_level="WARNING",
-    )
-    with TestClient(create_app(settings)) as client:
+    with running_app(tmp_path_factory.mktemp("ingestion-api")) as client:
         yield client
-    drop()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN_PASSWORD, create_database, login
+from tests.conftest import ADMIN_PASSWORD, login, running_app
 from waza.db.base import utcnow
 from waza.errors import NotFound, Unprocessable
 from waza.gateway.principal import Principal
@@ -21,25 +21,12 @@ from waza.services.ingestion.models import RagJob
 from waza.services.ingestion.schemas import RagIngestRequest
 from waza.services.ingestion.service import IngestionService
 from waza.services.vectordb.schemas import CreateCollection
-from waza.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from waza.gateway.app import create_app
-
-    home = tmp_path_factory.mktemp("rag-jobs")
-    url, drop = create_database(home)
-    settings = Settings(  # type: ignore[call-arg]
-        home=home,
-        database_url=url,
-        admin_password=ADMIN_PASSWORD,
-        secret_key="test-kek",
-        log_level="WARNING",
-    )
-    with TestClient(create_app(settings)) as client:
+    with running_app(tmp_path_factory.mktemp("rag-jobs")) as client:
         yield client
-    drop()
 
 
 def admin_principal(api: TestClient) -> Principal:

@@ -20,9 +20,8 @@ import pytest
 from botocore.stub import Stubber
 from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN_PASSWORD, create_database, login
+from tests.conftest import ADMIN_PASSWORD, login, running_app
 from waza.services.ingestion import s3
-from waza.settings import Settings
 
 Headers = dict[str, str]
 JOBS = "/api/retrieval/jobs"
@@ -31,21 +30,9 @@ INLINE_MAX = 4096
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from waza.gateway.app import create_app
-
     home = tmp_path_factory.mktemp("retrieval-api")
-    url, drop = create_database(home)
-    settings = Settings(  # type: ignore[call-arg]
-        home=home,
-        database_url=url,
-        admin_password=ADMIN_PASSWORD,
-        secret_key="test-kek",
-        log_level="WARNING",
-        retrieval_inline_max_bytes=INLINE_MAX,
-    )
-    with TestClient(create_app(settings)) as client:
+    with running_app(home, retrieval_inline_max_bytes=INLINE_MAX) as client:
         yield client
-    drop()
 
 
 def session(api: TestClient, username: str, password: str) -> Headers:
