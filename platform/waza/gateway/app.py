@@ -125,18 +125,7 @@ def _health_router() -> APIRouter:
     @router.get("/health")
     def health(ctx: Context) -> dict[str, Any]:
         """Readiness (public): whether the database and config store answer."""
-        checks: dict[str, str] = {}
-        try:
-            with ctx.db.session() as s:
-                s.connection().exec_driver_sql("SELECT 1")
-            checks["database"] = "ok"
-        except Exception:
-            checks["database"] = "unavailable"
-        if ctx.kv is not None:
-            try:
-                checks["kv"] = "ok" if ctx.kv.health().get("ok") else "unavailable"
-            except Exception:
-                checks["kv"] = "unavailable"
+        checks = ctx.backend_checks()
         healthy = all(v == "ok" for v in checks.values())
         return {
             "status": "healthy" if healthy else "degraded",

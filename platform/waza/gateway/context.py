@@ -42,6 +42,22 @@ class WazaContext:
     registration: ServiceRegistration | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
+    def backend_checks(self) -> dict[str, str]:
+        """`ok` or `unavailable` for the database and (when open) the config store."""
+        checks: dict[str, str] = {}
+        try:
+            with self.db.session() as s:
+                s.connection().exec_driver_sql("SELECT 1")
+            checks["database"] = "ok"
+        except Exception:
+            checks["database"] = "unavailable"
+        if self.kv is not None:
+            try:
+                checks["kv"] = "ok" if self.kv.health().get("ok") else "unavailable"
+            except Exception:
+                checks["kv"] = "unavailable"
+        return checks
+
     @classmethod
     def build(cls, settings: Settings) -> WazaContext:
         settings.ensure_home()

@@ -101,18 +101,7 @@ async def platform_status(ctx: Context, _: AdminUser) -> dict[str, Any]:
 
 
 def _status(ctx: WazaContext) -> dict[str, Any]:
-    checks: dict[str, str] = {}
-    try:
-        with ctx.db.session() as s:
-            s.connection().exec_driver_sql("SELECT 1")
-        checks["database"] = "ok"
-    except Exception:
-        checks["database"] = "unavailable"
-    if ctx.kv is not None:
-        try:
-            checks["kv"] = "ok" if ctx.kv.health().get("ok") else "unavailable"
-        except Exception:
-            checks["kv"] = "unavailable"
+    checks = ctx.backend_checks()
     return {
         "api": {"state": "up", "version": waza.__version__, "pid": os.getpid()},
         "checks": checks,
