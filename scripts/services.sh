@@ -19,6 +19,8 @@ if command -v pg_ctlcluster >/dev/null 2>&1; then
   as_root pg_ctlcluster 15 main start 2>/dev/null || true
   for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 && break; sleep 0.5; done
   as_postgres "psql -q -v ON_ERROR_STOP=1 -c \"DO \\\$\\\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'waza') THEN CREATE ROLE waza LOGIN CREATEDB PASSWORD 'waza'; END IF; END \\\$\\\$;\"" >/dev/null
+  # DROP DATABASE ... WITH (FORCE) in the tests may have to end an autovacuum worker.
+  as_postgres "psql -q -c 'GRANT pg_signal_backend TO waza'" >/dev/null
 else
   echo "PostgreSQL is not installed: the PostgreSQL pass of the tests cannot run" >&2
   exit 1

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,8 +59,15 @@ def create_database(tmp: Path) -> tuple[str, Callable[[], None]]:
     base, _, _ = PG_URL.rpartition("/")
 
     def drop() -> None:
-        with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        """Drop the throw-away database; a busy one (e.g. autovacuum) is retried, then left."""
+        for attempt in range(5):
+            try:
+                with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except psycopg.Error:
+                time.sleep(0.5 * (attempt + 1))
+        warnings.warn(f"could not drop the test database {name}", stacklevel=1)
 
     return f"{base}/{name}", drop
 
