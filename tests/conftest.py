@@ -26,7 +26,11 @@ from fastapi.testclient import TestClient
 
 from waza.settings import Settings
 
-pytest_plugins = ["tests.fixtures.etcd"]  # etcd_server, etcd_url, fresh_etcd
+pytest_plugins = [
+    "tests.fixtures.etcd",  # etcd_server, etcd_url, fresh_etcd
+    "tests.fixtures.models",  # tiny_chat_model, minilm_path, smollm2_gguf
+    "tests.fixtures.ray",  # ray_head
+]
 
 TEST_DB = os.environ.get("WAZA_TEST_DB", "sqlite")
 PG_URL = os.environ.get(

@@ -87,6 +87,31 @@ class Settings(BaseSettings):
     datahub_gms_url: str = Field(default="", description="Sync the catalog to this DataHub GMS.")
     datahub_token: SecretStr | None = None
 
+    # --- models and serving ---------------------------------------------------------------
+    models_dir: Path | None = Field(
+        default=None, description="Model files (hub cache, uploads, built-ins); default home/models."
+    )
+    hf_endpoint: str = Field(
+        default="https://huggingface.co", description="Hugging Face Hub (or a mirror) URL."
+    )
+    hf_token: SecretStr | None = None
+    hf_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds before a hub search or download is given up."
+    )
+    ray_address: str = Field(
+        default="",
+        description="An existing Ray cluster (also read from RAY_ADDRESS); empty starts a local "
+        "head on the first deploy, with ray_num_cpus/ray_num_gpus.",
+    )
+    ray_num_cpus: float | None = Field(default=None, description="Local head CPUs; default all.")
+    ray_num_gpus: float | None = Field(default=None, description="Local head GPUs; default all.")
+    deploy_timeout: float = Field(
+        default=600.0, gt=0, description="Seconds a deployment may take to become ready."
+    )
+    usage_flush_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between writes of runtime token usage."
+    )
+
     # --- HTTP ------------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=7777, ge=0, le=65535)
@@ -163,6 +188,15 @@ class Settings(BaseSettings):
     def effective_public_url(self) -> str:
         host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host  # noqa: S104
         return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
+
+    @property
+    def effective_models_dir(self) -> Path:
+        return self.models_dir or self.home / "models"
+
+    @property
+    def effective_ray_address(self) -> str:
+        """The Ray cluster to join; empty means a local head managed by waza."""
+        return self.ray_address or os.environ.get("RAY_ADDRESS", "")
 
     def ensure_home(self) -> Path:
         """Create ``$WAZA_HOME`` (mode 0700) and return it."""

@@ -9,7 +9,9 @@ from waza.services.auth import models as auth_models
 from waza.services.catalog import models as catalog_models
 from waza.services.cluster import models as cluster_models
 from waza.services.ingestion import models as ingestion_models
+from waza.services.models import models as model_repo_models
 from waza.services.retrieval import models as retrieval_models
+from waza.services.serving import models as serving_models
 from waza.services.vectordb import models as vectordb_models
 
 __all__ = [
@@ -19,6 +21,8 @@ __all__ = [
     "catalog_models",
     "cluster_models",
     "ingestion_models",
+    "model_repo_models",
     "retrieval_models",
+    "serving_models",
     "vectordb_models",
 ]

@@ -38,6 +38,9 @@ from waza.services.catalog.api import router as catalog_router
 from waza.services.cluster.api import router as cluster_router
 from waza.services.embedding.api import router as embedding_router
 from waza.services.ingestion.api import router as ingestion_router
+from waza.services.models.api import router as models_router
+from waza.services.serving.api import router as serving_router
+from waza.services.serving.runtime import router as runtime_router
 from waza.services.retrieval.api import router as retrieval_router
 from waza.services.vectordb.api import router as vectordb_router
 from waza.settings import Settings, get_settings
@@ -55,6 +58,8 @@ SERVICE_ROUTERS = [
     catalog_router,
     ingestion_router,
     retrieval_router,
+    models_router,
+    serving_router,
 ]
 
 
@@ -111,6 +116,10 @@ def _startup(ctx: WazaContext) -> None:
         _announce_admin_password(ctx.settings.admin_username, password)
     ctx.auth.keys.ensure_loaded()
     ctx.cluster.register_local_node()
+    try:
+        ctx.models.ensure_builtins()
+    except Exception as exc:  # a broken optional package must not stop the API
+        log.warning("built-in model registration failed", error=str(exc))
     _start_registration(ctx)
 
 
@@ -158,11 +167,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(_startup, ctx)
+        ctx.serving.start()
         log.info("waza api ready", url=settings.effective_public_url + API_PREFIX)
         try:
             yield
         finally:
             await run_in_threadpool(_stop_registration, ctx)
+            await run_in_threadpool(ctx.serving.close)
             ctx.ingestion.close()
             ctx.vectors.close()
             ctx.catalog.close()
@@ -182,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_health_router(), prefix=API_PREFIX)
     for router in SERVICE_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(runtime_router)  # OpenAI-compatible, outside /api (digest §5)
 
     def audit_sink() -> AuditSink:
         return ctx.activity.record

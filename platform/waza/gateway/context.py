@@ -14,6 +14,8 @@ from waza.services.catalog.service import CatalogService
 from waza.services.cluster.service import ClusterService
 from waza.services.embedding.service import EmbeddingService
 from waza.services.ingestion.service import IngestionService
+from waza.services.models.service import ModelService
+from waza.services.serving.service import ServingService
 from waza.services.retrieval.service import RetrievalService
 from waza.services.vectordb.service import VectorService
 from waza.settings import Settings
@@ -38,6 +40,8 @@ class WazaContext:
     catalog: CatalogService
     ingestion: IngestionService
     retrieval: RetrievalService
+    models: ModelService
+    serving: ServingService
     kv: KVStore | None = None
     registration: ServiceRegistration | None = None
     extras: dict[str, object] = field(default_factory=dict)
@@ -74,6 +78,7 @@ class WazaContext:
         vectors = VectorService(db, settings)
         embedding = EmbeddingService(settings)
         catalog = CatalogService(db, settings, envelope)
+        models = ModelService(db, settings)
         return cls(
             settings=settings,
             db=db,
@@ -86,4 +91,6 @@ class WazaContext:
             catalog=catalog,
             ingestion=IngestionService(db, settings, catalog, embedding, vectors),
             retrieval=RetrievalService(db, settings, catalog),
+            models=models,
+            serving=ServingService(db, settings, models),
         )

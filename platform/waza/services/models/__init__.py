@@ -1,0 +1,1 @@
+"""Model repository: models, files, configs, hub search and downloads, built-in models."""
