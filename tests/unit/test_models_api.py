@@ -19,7 +19,15 @@ from kamiwaza_sdk.schemas.guide import ModelGuide
 from kamiwaza_sdk.schemas.models.model import Model as SdkModel
 from kamiwaza_sdk.schemas.models.model import ModelConfig as SdkModelConfig
 
-from tests.conftest import ADMIN_PASSWORD, bearer, create_pat, create_user, login, running_app
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    bearer,
+    create_pat,
+    create_user,
+    free_port,
+    login,
+    running_app,
+)
 from waza.errors import BadRequest, NotFound
 from waza.gateway.principal import Principal
 from waza.services.models import builtin
@@ -31,7 +39,10 @@ Headers = dict[str, str]
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    with running_app(tmp_path_factory.mktemp("models-api")) as client:
+    # no Hub here (test_models_hub.py has one): a closed port makes any Hub call fail at once
+    with running_app(
+        tmp_path_factory.mktemp("models-api"), hf_endpoint=f"http://127.0.0.1:{free_port()}"
+    ) as client:
         yield client
 
 
@@ -192,8 +203,18 @@ def test_private_models_are_only_for_their_owner(
         assert api.get(f"/api/models/{secret['id']}{path}", headers=bob).status_code == 403
     assert api.delete(f"/api/models/{secret['id']}", headers=bob).status_code == 403
     assert config(api, bob, secret["id"]).status_code == 403
-    found = api.post("/api/models/search/", json={"query": secret["name"]}, headers=bob).json()
+    found = api.post(
+        "/api/models/search/",
+        json={"query": secret["name"], "hubs_to_search": ["local"]},
+        headers=bob,
+    ).json()
     assert found["results"] == []
+    mine = api.post(
+        "/api/models/search/",
+        json={"query": secret["name"], "hubs_to_search": ["local"]},
+        headers=alice,
+    ).json()
+    assert [r["id"] for r in mine["results"]] == [secret["id"]]
     # a shared model: readable by all, changed only by its owner (or an admin)
     assert api.get(f"/api/models/{shared['id']}", headers=bob).status_code == 200
     assert api.delete(f"/api/models/{shared['id']}", headers=bob).status_code == 403

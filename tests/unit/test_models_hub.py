@@ -292,17 +292,10 @@ def test_restart_leaves_no_download_running(
 
     delete_repo(api, admin, TINY_REPO)
     started = download(api, admin, TINY_REPO, ["config.json"]).json()
-    wait(api, admin, started["model_id"])
+    done = wait(api, admin, started["model_id"])[0]
 
     def orphan(s: Any) -> None:
-        row = s.get(
-            DBModelFile,
-            uuid.UUID(
-                started["already_downloaded"][0]
-                if started["already_downloaded"]
-                else started["files"][0]
-            ),
-        )
+        row = s.get(DBModelFile, uuid.UUID(done["id"]))
         row.is_downloading, row.storage_location, row.download_job = True, None, "gone"
         row.download_pid = 2**22 + 12345  # no such process
 

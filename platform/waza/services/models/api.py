@@ -256,29 +256,31 @@ def cancel_all_downloads(
     return ctx.models.cancel_all_downloads(user, model_id)
 
 
-@files.get("/{file_id}", response_model=schemas.ModelFile, responses=READ)
-def get_file(ctx: Context, user: CurrentUser, file_id: uuid.UUID) -> schemas.ModelFile:
-    return ctx.models.get_file(user, file_id)
+@files.get("/{model_file_id}", response_model=schemas.ModelFile, responses=READ)
+def get_file(ctx: Context, user: CurrentUser, model_file_id: uuid.UUID) -> schemas.ModelFile:
+    return ctx.models.get_file(user, model_file_id)
 
 
-@files.delete("/{file_id}", responses=WRITE)
-def delete_file(ctx: Context, user: CurrentUser, file_id: uuid.UUID) -> dict[str, Any]:
+@files.delete("/{model_file_id}", responses=WRITE)
+def delete_file(ctx: Context, user: CurrentUser, model_file_id: uuid.UUID) -> dict[str, Any]:
     """Delete a file record (a downloaded or uploaded file leaves the disk)."""
-    return ctx.models.delete_file(user, file_id)
+    return ctx.models.delete_file(user, model_file_id)
 
 
-@files.get("/{file_id}/memory_usage", response_model=int, responses=READ)
-def file_memory_usage(ctx: Context, user: CurrentUser, file_id: uuid.UUID) -> int:
+@files.get("/{model_file_id}/memory_usage", response_model=int, responses=READ)
+def file_memory_usage(ctx: Context, user: CurrentUser, model_file_id: uuid.UUID) -> int:
     """Bytes of the file on disk (a bare integer)."""
-    return ctx.models.file_memory_usage(user, file_id)
+    return ctx.models.file_memory_usage(user, model_file_id)
 
 
-@files.delete("/{file_id}/download", response_model=schemas.DownloadCancelResult, responses=WRITE)
+@files.delete(
+    "/{model_file_id}/download", response_model=schemas.DownloadCancelResult, responses=WRITE
+)
 def cancel_download(
-    ctx: Context, user: CurrentUser, file_id: uuid.UUID
+    ctx: Context, user: CurrentUser, model_file_id: uuid.UUID
 ) -> schemas.DownloadCancelResult:
     """Stop a file's download; its partial data is removed."""
-    return ctx.models.cancel_download(user, file_id)
+    return ctx.models.cancel_download(user, model_file_id)
 
 
 # ---- model configs ----------------------------------------------------------------------------
@@ -298,22 +300,22 @@ def create_config(
     return ctx.models.create_config(user, body)
 
 
-@configs.get("/{config_id}", response_model=schemas.ModelConfig, responses=READ)
-def get_config(ctx: Context, user: CurrentUser, config_id: uuid.UUID) -> schemas.ModelConfig:
-    return ctx.models.get_config(user, config_id)
+@configs.get("/{model_config_id}", response_model=schemas.ModelConfig, responses=READ)
+def get_config(ctx: Context, user: CurrentUser, model_config_id: uuid.UUID) -> schemas.ModelConfig:
+    return ctx.models.get_config(user, model_config_id)
 
 
-@configs.put("/{config_id}", response_model=schemas.ModelConfig, responses=WRITE)
+@configs.put("/{model_config_id}", response_model=schemas.ModelConfig, responses=WRITE)
 def update_config(
-    ctx: Context, user: CurrentUser, config_id: uuid.UUID, body: schemas.CreateModelConfig
+    ctx: Context, user: CurrentUser, model_config_id: uuid.UUID, body: schemas.CreateModelConfig
 ) -> schemas.ModelConfig:
     """Replace a config's fields (its model stays the same)."""
-    return ctx.models.update_config(user, config_id, body)
+    return ctx.models.update_config(user, model_config_id, body)
 
 
-@configs.delete("/{config_id}", responses=WRITE)
-def delete_config(ctx: Context, user: CurrentUser, config_id: uuid.UUID) -> dict[str, Any]:
-    return ctx.models.delete_config(user, config_id)
+@configs.delete("/{model_config_id}", responses=WRITE)
+def delete_config(ctx: Context, user: CurrentUser, model_config_id: uuid.UUID) -> dict[str, Any]:
+    return ctx.models.delete_config(user, model_config_id)
 
 
 # ---- guide ------------------------------------------------------------------------------------

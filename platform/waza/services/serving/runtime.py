@@ -31,7 +31,7 @@ from waza.services.serving.usage import UsageRecord
 RESPONSES = error_responses(400, 401, 403, 404, 409, 502, 503)
 router = APIRouter(prefix="/runtime/models/{deployment_id}/v1", tags=["runtime (OpenAI)"])
 
-_ENGINE_STATUS = {"UNSUPPORTED_OPERATION": 400, "OOM": 503}
+_ENGINE_STATUS = {"UNSUPPORTED_OPERATION": 400, "INVALID_REQUEST": 400, "OOM": 503}
 
 
 def _error(status: int, message: str, code: str | None = None) -> JSONResponse:

@@ -134,9 +134,13 @@ class ServingService:
         try:
             engine = select_engine(path, source.purpose, device, requested_engine)
         except ValueError as exc:
-            raise BadRequest({"reason": "bad_engine", "message": str(exc)}) from None
-        if device == "cuda" and engine.unavailable_reason("cuda") is not None:
-            device = "cpu"
+            if device != "cuda" or wants_gpu:
+                raise BadRequest({"reason": "bad_engine", "message": str(exc)}) from None
+            device = "cpu"  # e.g. a llama.cpp build without GPU support: run it on CPUs
+            try:
+                engine = select_engine(path, source.purpose, device, requested_engine)
+            except ValueError as exc2:
+                raise BadRequest({"reason": "bad_engine", "message": str(exc2)}) from None
         defaults = engine.default_resources(device, config)
         num_cpus = float(body.cpu_allocation or config.get("num_cpus") or defaults.num_cpus)
         num_gpus = (
