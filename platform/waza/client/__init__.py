@@ -30,7 +30,9 @@ from waza.client.errors import (
     WazaAPIError,
 )
 from waza.client.ingestion import IngestionAPI
+from waza.client.models import DownloadFailed, ModelsAPI
 from waza.client.retrieval import RetrievalAPI
+from waza.client.serving import DeploymentFailed, ServingAPI
 from waza.client.vectors import VectorsAPI
 
 __all__ = [
@@ -38,6 +40,8 @@ __all__ = [
     "Client",
     "ConflictError",
     "ConnectionFailed",
+    "DeploymentFailed",
+    "DownloadFailed",
     "NotFoundError",
     "PermissionDenied",
     "RateLimited",
@@ -50,7 +54,8 @@ __all__ = [
 class Client:
     """Entry point: one attribute per platform service.
 
-    `auth`, `activity`, `cluster`, `vectors`, `embedding`, `catalog`, `ingestion`, `retrieval`.
+    `auth`, `activity`, `cluster`, `vectors`, `embedding`, `catalog`, `ingestion`, `retrieval`,
+    `models`, `serving`.
     """
 
     def __init__(
@@ -73,6 +78,8 @@ class Client:
         self.catalog = CatalogAPI(self.transport)
         self.ingestion = IngestionAPI(self.transport)
         self.retrieval = RetrievalAPI(self.transport)
+        self.models = ModelsAPI(self.transport)
+        self.serving = ServingAPI(self.transport)
         if username is not None and password is not None:
             self.auth.login(username, password)
 

@@ -11,6 +11,7 @@ import httpx
 from pydantic import TypeAdapter
 
 from waza.client.errors import ConnectionFailed, RateLimited, error_for
+from waza.client.profile import load_profile
 
 T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:7777/api"
@@ -39,10 +40,14 @@ class Transport:
         verify: bool | str = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = api_root(url or os.environ.get("WAZA_API_URL") or DEFAULT_URL)
-        self.token = (
-            token or os.environ.get("WAZA_API_KEY") or os.environ.get("JUPYTERHUB_API_TOKEN")
-        )
+        explicit_url = url or os.environ.get("WAZA_API_URL")
+        profile = load_profile()  # written by `waza up` on this machine
+        self.url = api_root(explicit_url or profile.get("url") or DEFAULT_URL)
+        self.verify = verify
+        token = token or os.environ.get("WAZA_API_KEY") or os.environ.get("JUPYTERHUB_API_TOKEN")
+        saved_url = api_root(profile["url"]) if profile.get("url") else None
+        same_server = not explicit_url or api_root(explicit_url) == saved_url
+        self.token = token or (profile.get("token") if same_server else None)
         self.refresh_token: str | None = None
         self._http = httpx.Client(
             base_url=self.url + "/", timeout=timeout, verify=verify, transport=transport

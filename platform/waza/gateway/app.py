@@ -39,9 +39,9 @@ from waza.services.cluster.api import router as cluster_router
 from waza.services.embedding.api import router as embedding_router
 from waza.services.ingestion.api import router as ingestion_router
 from waza.services.models.api import router as models_router
+from waza.services.retrieval.api import router as retrieval_router
 from waza.services.serving.api import router as serving_router
 from waza.services.serving.runtime import router as runtime_router
-from waza.services.retrieval.api import router as retrieval_router
 from waza.services.vectordb.api import router as vectordb_router
 from waza.settings import Settings, get_settings
 

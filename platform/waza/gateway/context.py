@@ -15,8 +15,8 @@ from waza.services.cluster.service import ClusterService
 from waza.services.embedding.service import EmbeddingService
 from waza.services.ingestion.service import IngestionService
 from waza.services.models.service import ModelService
-from waza.services.serving.service import ServingService
 from waza.services.retrieval.service import RetrievalService
+from waza.services.serving.service import ServingService
 from waza.services.vectordb.service import VectorService
 from waza.settings import Settings
 

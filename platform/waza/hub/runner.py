@@ -96,6 +96,28 @@ def prepare_database(settings: Settings) -> str | None:
         db.dispose()
 
 
+def save_cli_profile(settings: Settings, api_url: str, ttl: int = 7 * 24 * 3600) -> Path:
+    """Give this machine's CLI a token of the first admin (see `waza.client.profile`)."""
+    from waza.client.profile import save_profile
+    from waza.crypto import Envelope
+    from waza.db import Database
+    from waza.services.auth.service import AuthService
+    from waza.services.auth.tokens import KeyRing
+
+    db = Database(settings.effective_database_url)
+    try:
+        keys = KeyRing(db, Envelope(settings.key_encryption_key()), settings.jwt_issuer,
+                       settings.jwt_audience)  # fmt: skip
+        auth = AuthService(db, settings, keys)
+        admin = auth.user_id_for(settings.admin_username)
+        created = auth.issue_pat(
+            admin, "waza up (CLI profile)", ttl, "admin", settings.jwt_audience
+        )
+    finally:
+        db.dispose()
+    return save_profile(api_url, created.token, settings.home)
+
+
 def become_subreaper() -> None:
     """Adopt orphaned descendants (Linux only; elsewhere a no-op)."""
     with contextlib.suppress(Exception):
