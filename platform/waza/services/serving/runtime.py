@@ -73,6 +73,9 @@ async def _target(ctx: Any, user: Principal, deployment_id: str) -> RuntimeTarge
         from waza.errors import NotFound
 
         raise NotFound(f"Deployment {deployment_id} not found") from None
+    cached = ctx.serving.cached_target(user, dep_id)
+    if cached is not None:  # the common case: no thread hop, no database read
+        return cached
     return await run_in_threadpool(ctx.serving.runtime_target, user, dep_id)
 
 

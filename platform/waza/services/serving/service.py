@@ -504,6 +504,17 @@ class ServingService:
         self.cluster.connect(start=False)
         return serve.get_app_handle(self.supervisor.app_name(dep.id))
 
+    def cached_target(self, principal: Principal, dep_id: uuid.UUID) -> RuntimeTarget | None:
+        """The target from the cache when fresh and the caller may use it (never blocks)."""
+        with self._targets_lock:
+            cached = self._targets.get(dep_id)
+        if cached is None or time.monotonic() - cached[0] >= TARGET_CACHE_SECONDS:
+            return None
+        dep, handle = cached[1], cached[2]
+        if not self._readable(principal, dep):
+            return None
+        return RuntimeTarget(dep.id, dep.m_name, dep.engine_name, handle)
+
     def runtime_target(self, principal: Principal, dep_id: uuid.UUID) -> RuntimeTarget:
         """The handle of a DEPLOYED deployment the caller may use (cached for ~2 s)."""
         now = time.monotonic()
