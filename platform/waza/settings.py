@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     public_url: str = Field(default="", description="External URL; defaults to http://host:port.")
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(
+        default=64 * 1024**3, ge=1024, description="Model uploads (streamed to disk)."
+    )
     log_level: str = "INFO"
     log_json: bool = Field(default=False, description="One JSON object per log line.")
 

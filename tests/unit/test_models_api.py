@@ -126,9 +126,10 @@ def test_builtins_are_registered_at_start(api: TestClient, alice: Headers) -> No
     assert smol["repo_modelId"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert smol["source"] == "builtin" and smol["owner_id"] is None and smol["private"] is False
     assert smol["local_path"].endswith(".gguf") and Path(smol["local_path"]).is_file()
-    assert smol["default_config"]["config"] == {"engine": "llamacpp", "n_ctx": 2048}
+    assert smol["default_config"]["config"] == builtin.BUILTINS[builtin.SMOLLM2].config
+    assert smol["default_config"]["config"]["engine"] == "llamacpp"
     assert minilm["purpose"] == "embedding"
-    assert minilm["default_config"]["config"] == {"engine": "embedding"}
+    assert minilm["default_config"]["config"] == builtin.BUILTINS[builtin.MINILM].config
     SdkModel.model_validate(smol)
     full = api.get(f"/api/models/{minilm['id']}", headers=alice).json()
     assert {"config.json", "model.safetensors", "modules.json"} <= {
@@ -496,7 +497,8 @@ def test_deploy_source(api: TestClient, svc: ModelService, alice: Headers, bob: 
     assert smol.id is not None
     built = svc.deploy_source(me, smol.id)
     assert built.path is not None and built.path.suffix == ".gguf"
-    assert built.config == {"engine": "llamacpp", "n_ctx": 2048} and built.purpose == "chat"
+    assert built.config == builtin.BUILTINS[builtin.SMOLLM2].config and built.purpose == "chat"
+    assert built.config["engine"] == "llamacpp"
     assert built.repo_id == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
@@ -525,7 +527,7 @@ def test_add_builtin_builds_the_tiny_model(
     folder = home / "models" / "builtin" / "tiny-random-chat"
     assert tiny["local_path"] == str(folder) and (folder / "config.json").is_file()
     assert "noise" in tiny["description"]
-    assert tiny["default_config"]["config"] == {"engine": "transformers", "max_new_tokens": 64}
+    assert tiny["default_config"]["config"] == builtin.BUILTINS[builtin.TINY].config
     again = api.post("/api/models/builtin/tiny-random-chat", headers=admin).json()
     assert again["id"] == tiny["id"] and len(builds) == 1
     assert api.post("/api/models/builtin/nope", headers=admin).status_code == 404

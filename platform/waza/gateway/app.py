@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await run_in_threadpool(_stop_registration, ctx)
             await run_in_threadpool(ctx.serving.close)
+            await run_in_threadpool(ctx.models.close)
             ctx.ingestion.close()
             ctx.vectors.close()
             ctx.catalog.close()
@@ -199,7 +200,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return ctx.activity.record
 
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, audit=audit_sink
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        audit=audit_sink,
+        upload_limits={f"{API_PREFIX}/models/upload": settings.max_upload_bytes},
     )
     hub_auth.install(app)  # a no-op outside a JupyterHub deployment
     if settings.cors_origins:

@@ -79,6 +79,8 @@ class WazaContext:
         embedding = EmbeddingService(settings)
         catalog = CatalogService(db, settings, envelope)
         models = ModelService(db, settings)
+        serving = ServingService(db, settings, models)
+        models.deployments_of = serving.deployments_of_model
         return cls(
             settings=settings,
             db=db,
@@ -92,5 +94,5 @@ class WazaContext:
             ingestion=IngestionService(db, settings, catalog, embedding, vectors),
             retrieval=RetrievalService(db, settings, catalog),
             models=models,
-            serving=ServingService(db, settings, models),
+            serving=serving,
         )

@@ -34,10 +34,12 @@ class RequestContextMiddleware:
         app: ASGIApp,
         max_body_bytes: int,
         audit: Callable[[], AuditSink | None] | None = None,
+        upload_limits: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.audit = audit
+        self.upload_limits = upload_limits or {}  # path → its own limit (file uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,8 +93,18 @@ class RequestContextMiddleware:
     async def _check_body(
         self, scope: Scope, headers: dict[str, str], receive: Receive, send: Send, rid: str
     ) -> Receive | None:
-        """Refuse bodies over the limit with 413; returns the receive callable to use, or None."""
+        """Refuse bodies over the limit with 413; returns the receive callable to use, or None.
+
+        Upload routes (`upload_limits`) stream their body to disk: only a declared length over
+        their own limit is refused here, and nothing is buffered.
+        """
         length = headers.get("content-length")
+        upload_limit = self.upload_limits.get(scope["path"])
+        if upload_limit is not None:
+            if length is not None and length.isdigit() and int(length) > upload_limit:
+                await _reject(send, 413, rid, upload_limit)
+                return None
+            return receive
         if length is not None:
             if length.isdigit() and int(length) <= self.max_body_bytes:
                 return receive

@@ -14,7 +14,7 @@ is built locally.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,6 @@ class Builtin:
     built_here: bool = False
     package: str | None = None
     install_hint: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 BUILTINS: dict[str, Builtin] = {

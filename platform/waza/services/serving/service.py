@@ -330,6 +330,20 @@ class ServingService:
         instances = self._instances([d.id for d in deps])
         return [self._view(d, instances[d.id]) for d in deps]
 
+    def deployments_of_model(self, model_id: uuid.UUID) -> list[dict[str, Any]]:
+        """Active deployments of a model (for `GET /api/models/{id}/deployment_info`)."""
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(Deployment).where(
+                    Deployment.m_id == model_id, Deployment.status.in_(ACTIVE_STATUSES)
+                )
+            )
+            return [
+                {"id": str(d.id), "status": d.status, "engine_name": d.engine_name,
+                 "access_path": f"{RUNTIME_PREFIX}/{d.id}"}
+                for d in rows
+            ]  # fmt: skip
+
     def get(self, principal: Principal, dep_id: uuid.UUID) -> schemas.UIModelDeployment:
         dep = self._get(principal, dep_id)
         return self._view(dep, self._instances([dep.id])[dep.id])

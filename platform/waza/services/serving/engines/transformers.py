@@ -63,7 +63,9 @@ def is_causal_lm(path: Path) -> bool:
 @contextlib.contextmanager
 def offline_hub() -> Iterator[None]:
     """HF_HUB_OFFLINE=1 while loading local files (nothing is fetched), restored afterwards."""
-    import huggingface_hub  # noqa: F401 (it reads the variable at import: import it first)
+    # huggingface_hub reads the variable when `constants` is first imported: do it now, before
+    # it is set, or offline mode would stay on for the whole process
+    import huggingface_hub.constants  # noqa: F401
 
     keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     saved = {k: os.environ.get(k) for k in keys}
