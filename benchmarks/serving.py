@@ -65,6 +65,7 @@ def p50(values: list[float]) -> float:
 def ray_head(tmp: Path, cpus: int) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "WAZA_"))}
+    env["RAY_AUTH_MODE"] = "disabled"  # loopback only; drivers below use the same
     cmd = [
         str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
         "--node-ip-address=127.0.0.1", f"--port={port}", f"--num-cpus={cpus}", "--num-gpus=0",
@@ -91,6 +92,7 @@ def waza_api(tmp: Path, ray_address: str) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "WAZA_"))}
     env.update(
+        RAY_AUTH_MODE="disabled",
         WAZA_HOME=str(tmp / "home"), WAZA_ADMIN_PASSWORD=ADMIN_PASSWORD,
         WAZA_RAY_ADDRESS=ray_address, WAZA_LOG_LEVEL="WARNING",
     )  # fmt: skip
@@ -291,6 +293,7 @@ def main() -> int:
         args.streams, args.requests, args.rounds = 2, 16, 1
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     from waza.services.models.tiny import build_tiny_chat_model
     from waza.services.serving.engines import get_engine
     from waza.services.serving.engines.base import EngineSpec

@@ -28,6 +28,8 @@ from waza.settings import Settings
 
 # The client falls back on `waza up`'s CLI profile in $WAZA_HOME; tests never use the machine's.
 os.environ["WAZA_CLI_PROFILE"] = ""
+# The test Ray clusters run without token auth (tests/fixtures/ray.py); drivers must match.
+os.environ["RAY_AUTH_MODE"] = "disabled"
 
 pytest_plugins = [
     "tests.fixtures.etcd",  # etcd_server, etcd_url, fresh_etcd

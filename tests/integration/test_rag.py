@@ -265,8 +265,14 @@ def test_access_and_errors(
         assert (
             post("/ingestion/rag/query", collection="nothing_here", question="q").status_code == 404
         )
+        # a grounded answer needs a chat deployment that exists (tests/integration/
+        # test_rag_grounded.py covers the answers); it is checked before anything else
         nope = post("/ingestion/rag/query", collection="c", question="q", deployment_id="d-1")
-        assert nope.status_code == 501 and "serving" in nope.json()["detail"]
+        assert nope.status_code == 404 and "d-1" in nope.json()["detail"]
+        nope = post(
+            "/ingestion/rag/query", collection="c", question="q", deployment_id=str(uuid.uuid4())
+        )
+        assert nope.status_code == 404 and "not found" in nope.json()["detail"]
         assert http.get(f"/ingestion/rag/jobs/{uuid.uuid4()}", headers=as_ann).status_code == 404
         # a user with no vector DB yet searches nothing, without an error
         assert post("/context/search", query="anything").json()["results"] == []

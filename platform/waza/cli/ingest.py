@@ -51,6 +51,17 @@ def ingest(
         bool, typer.Option("--skip-errors", help="Skip unreadable files instead of failing.")
     ] = False,
     recursive: Annotated[bool, typer.Option(help="Descend into sub-folders.")] = True,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Embedding model (default: the platform's); with --provider deployment, a "
+            "deployment id or deployed model name."
+        ),
+    ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(help="Embedding provider, e.g. 'deployment' for a deployed model."),
+    ] = None,
     url: Annotated[str | None, typer.Option(envvar="WAZA_API_URL", help="Platform URL.")] = None,
     token: Annotated[
         str | None, typer.Option(envvar="WAZA_API_KEY", help="Access token (a PAT).")
@@ -68,6 +79,8 @@ def ingest(
                 overlap=overlap,
                 recursive=recursive,
                 fail_fast=not skip_errors,
+                model=model,
+                provider_type=provider,
             )
         except WazaAPIError as exc:
             err.print(f"[red]ingest failed[/] {exc.message}")

@@ -3,6 +3,10 @@
 >>> vectors = client.embedding.batch(["first text", "second text"])
 >>> chunks = client.embedding.chunk(long_text, max_length=200, overlap=20)
 >>> chunks.offsets[1]  # where the second chunk starts in long_text
+>>> client.embedding.batch(["text"], model=str(deployment_id), provider_type="deployment")
+
+`provider_type="deployment"` embeds through a DEPLOYED deployment of the `embedding` engine,
+named by `model`: its deployment id or its model name.
 """
 
 from __future__ import annotations

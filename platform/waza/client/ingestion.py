@@ -6,6 +6,8 @@ ingest a folder into a collection and ask it questions.
 >>> job = client.ingestion.rag.ingest_folder("/home/me/.waza/data/docs", "docs")
 >>> job = client.ingestion.rag.wait(job, progress=lambda j: print(j.progress.chunks))
 >>> client.ingestion.rag.query("docs", "How do I rotate the key?", top_k=3).results[0].text
+>>> a = client.ingestion.rag.query("docs", "How do I rotate the key?", deployment_id=chat_dep)
+>>> a.answer, [(s.number, s.filename, s.offset) for s in a.sources]
 """
 
 from __future__ import annotations
@@ -72,10 +74,13 @@ class RagAPI:
         recursive: bool = True,
         fail_fast: bool = True,
         model: str | None = None,
+        provider_type: str | None = None,
     ) -> schemas.RagJob:
         """Start a background job that catalogs, chunks, embeds and inserts every file.
 
-        `path` is a folder or file on the platform's machine (made absolute here).
+        `path` is a folder or file on the platform's machine (made absolute here). `model` and
+        `provider_type` choose the embedding model (default the platform's; a deployed one:
+        `provider_type="deployment"` and its deployment id or model name).
         """
         body = schemas.RagIngestRequest(
             path=os.path.abspath(os.path.expanduser(os.fspath(path))),
@@ -87,6 +92,7 @@ class RagAPI:
             recursive=recursive,
             fail_fast=fail_fast,
             model=model,
+            provider_type=provider_type,
         )
         payload = body.model_dump(mode="json", exclude_none=True)
         return self._t.parse(schemas.RagJob, "POST", "ingestion/rag/ingest", json=payload)
@@ -147,8 +153,19 @@ class RagAPI:
         vectordb_id: uuid.UUID | str | None = None,
         score_threshold: float | None = None,
         filter: dict[str, Any] | None = None,
+        model: str | None = None,
+        provider_type: str | None = None,
+        deployment_id: uuid.UUID | str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        max_context_chars: int | None = None,
     ) -> schemas.RagAnswer:
-        """The `top_k` chunks nearest to `question`, best first, with text and source."""
+        """The `top_k` chunks nearest to `question`, best first, with text and source.
+
+        `model`/`provider_type`: the embedding model the collection was built with. With
+        `deployment_id` (a DEPLOYED chat deployment) the answer also holds `answer`, grounded
+        in `sources` (the chunks the model was given, cited as [n]), and the call's `usage`.
+        """
         body = drop_none(
             collection=collection,
             question=question,
@@ -156,6 +173,12 @@ class RagAPI:
             vectordb_id=str(vectordb_id) if vectordb_id else None,
             score_threshold=score_threshold,
             filter=filter,
+            model=model,
+            provider_type=provider_type,
+            deployment_id=str(deployment_id) if deployment_id else None,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            max_context_chars=max_context_chars,
         )
         return self._t.parse(schemas.RagAnswer, "POST", "ingestion/rag/query", json=body)
 

@@ -81,6 +81,9 @@ class WazaContext:
         models = ModelService(db, settings)
         serving = ServingService(db, settings, models)
         models.deployments_of = serving.deployments_of_model
+        ingestion = IngestionService(db, settings, catalog, embedding, vectors)
+        embedding.attach_serving(serving)
+        ingestion.attach_serving(serving)
         return cls(
             settings=settings,
             db=db,
@@ -91,7 +94,7 @@ class WazaContext:
             vectors=vectors,
             embedding=embedding,
             catalog=catalog,
-            ingestion=IngestionService(db, settings, catalog, embedding, vectors),
+            ingestion=ingestion,
             retrieval=RetrievalService(db, settings, catalog),
             models=models,
             serving=serving,

@@ -1,8 +1,10 @@
 """Routes of the embedding service (`/api/embedding/...`), kamiwaza-sdk 1.3 compatible (§8).
 
 Every route needs a logged-in user except `GET /embedding/health`, a public probe. `model` and
-`provider_type` choose the model (see `service.py`); `device` is accepted for compatibility and
-ignored: the one shared model runs on the server's configured device.
+`provider_type` choose the model (see `service.py`): `provider_type=deployment` with a deployment
+id or model name embeds through a DEPLOYED `embedding` deployment (the caller must be allowed to
+use it). `device` is accepted for compatibility and ignored: a local model runs on the server's
+configured device, a deployed one where it was deployed.
 """
 
 from __future__ import annotations
@@ -19,10 +21,14 @@ from waza.services.embedding.service import DEFAULT_BATCH_SIZE
 router = APIRouter(prefix="/embedding", tags=["embedding"])
 
 USER = error_responses(401)
-MODEL_ERRORS = error_responses(400, 401, 403, 422, 503)
+MODEL_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 502, 503)
 
 Model = Annotated[
-    str | None, Query(description="Model name; empty or the SDK's default means the default")
+    str | None,
+    Query(
+        description="Model name (a deployed model: its deployment id or model name); empty or "
+        "the SDK's default means the default"
+    ),
 ]
 Provider = Annotated[str | None, Query(description="Provider type (`/embedding/providers`)")]
 Device = Annotated[str | None, Query(description="Accepted and ignored (server's device)")]
@@ -30,26 +36,29 @@ Device = Annotated[str | None, Query(description="Accepted and ignored (server's
 
 @router.get("/providers", response_model=list[str], responses=USER)
 def get_providers(ctx: Context, _: CurrentUser) -> list[str]:
-    """Every accepted `provider_type` (several spellings of one provider are all listed)."""
+    """Every accepted `provider_type` (several spellings of one provider are all listed).
+
+    The local sentence-transformers provider comes first; `deployment`/`deployed` select models
+    deployed with the `embedding` engine (named by deployment id or model name)."""
     return ctx.embedding.providers()
 
 
 @router.post("/generate", response_model=schemas.EmbeddingOutput, responses=MODEL_ERRORS)
 def create_embedding(
-    ctx: Context, _: ReaderUser, body: schemas.EmbeddingRequest
+    ctx: Context, user: ReaderUser, body: schemas.EmbeddingRequest
 ) -> schemas.EmbeddingOutput:
     """One unit-length vector for `text` (its first tokens, up to what the model reads)."""
-    return ctx.embedding.generate(body)
+    return ctx.embedding.generate(body, user)
 
 
 @router.get(
     "/generate/{text:path}",
     response_model=schemas.EmbeddingOutput,
-    responses=error_responses(400, 401, 422, 503),
+    responses=MODEL_ERRORS,
 )
 def get_embedding(
     ctx: Context,
-    _: CurrentUser,
+    user: CurrentUser,
     text: str,
     model: Model = None,
     provider_type: Provider = None,
@@ -64,17 +73,17 @@ def get_embedding(
         device=device,
         return_offset=return_offset,
     )
-    return ctx.embedding.generate(body)
+    return ctx.embedding.generate(body, user)
 
 
 @router.post(
     "/batch",
     response_model=list[list[float]],
-    responses=error_responses(400, 401, 403, 413, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 502, 503),
 )
 def embed_chunks(
     ctx: Context,
-    _: ReaderUser,
+    user: ReaderUser,
     texts: Annotated[list[str], Body(description="Texts to embed: a bare JSON list of strings")],
     model: Model = None,
     provider_type: Provider = None,
@@ -82,7 +91,7 @@ def embed_chunks(
     device: Device = None,
 ) -> list[list[float]]:
     """Unit-length vectors of `texts`, same length and order (at most 2048 texts)."""
-    return ctx.embedding.batch(texts, model, provider_type, batch_size)
+    return ctx.embedding.batch(texts, model, provider_type, batch_size, user)
 
 
 @router.post(
@@ -92,7 +101,7 @@ def embed_chunks(
 )
 def chunk_text(
     ctx: Context,
-    _: ReaderUser,
+    user: ReaderUser,
     body: schemas.ChunkTextRequest,
     model: Model = None,
     provider_type: Provider = None,
@@ -104,7 +113,7 @@ def chunk_text(
     metadata. `max_length` is capped at what the model reads and `overlap` shrinks in proportion;
     the values used come back as `max_length` and `overlap`.
     """
-    return ctx.embedding.chunk_request(body, model, provider_type)
+    return ctx.embedding.chunk_request(body, model, provider_type, user)
 
 
 @router.get("/health", response_model=schemas.EmbeddingHealth)

@@ -6,6 +6,8 @@ which model produced the vectors and how.
 
 from __future__ import annotations
 
+import uuid
+
 from pydantic import BaseModel, Field
 
 MAX_CHUNK_TOKENS = 8192
@@ -22,7 +24,10 @@ class EmbeddingRequest(BaseModel):
         "(`nomic-ai/nomic-embed-text-v1.5`) mean the platform's default model",
     )
     provider_type: str | None = Field(
-        default=None, description="Provider (`GET /embedding/providers`); empty means the default"
+        default=None,
+        description="Provider (`GET /embedding/providers`); empty means the default. "
+        "`deployment` embeds through a DEPLOYED `embedding` deployment named by `model` "
+        "(its id or its model name)",
     )
     device: str | None = Field(
         default=None,
@@ -48,6 +53,9 @@ class EmbeddingOutput(BaseModel):
     truncated: bool = Field(
         description="True when the input is longer than the model reads: only the first "
         "`max_tokens` tokens were embedded (chunk long texts first)"
+    )
+    deployment_id: uuid.UUID | None = Field(
+        default=None, description="The deployment that computed the vector (deployed models)"
     )
 
 
@@ -93,9 +101,17 @@ class ChunkResponse(BaseModel):
     offsets: list[int] = Field(description="Start of each chunk's body in `text` (characters)")
     token_counts: list[int]
     metadata: list[ChunkMetadata]
-    model: str = Field(description="The model whose tokenizer counted the tokens")
+    model: str = Field(description="The model the chunks are sized for")
     max_length: int = Field(description="Tokens per chunk actually used (after the model cap)")
     overlap: int = Field(description="Tokens of overlap actually used")
+    tokenizer: str | None = Field(
+        default=None,
+        description="The model whose tokenizer counted the tokens: the model's own, or for a "
+        "deployed model whose folder the API cannot read, the packaged default's",
+    )
+    deployment_id: uuid.UUID | None = Field(
+        default=None, description="The deployment of `model` (deployed models)"
+    )
 
 
 class EmbeddingHealth(BaseModel):

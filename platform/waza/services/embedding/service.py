@@ -4,24 +4,37 @@ In-process callers (the ingestion pipeline) use `embed`, `chunk` and `dimension`
 `generate`, `batch`, `chunk_request`, `providers` and `health`.
 
 Choosing a model: a request names a provider (`provider_type`) and a model. A model is looked up
-by exact name (case-insensitive) in the named provider, then in the others. A missing name,
-`default`, or the SDK's default `nomic-ai/nomic-embed-text-v1.5` (which the SDK sends whenever its
-caller names no model) mean the platform's default model; any other unknown name is a 400 that
-lists the models available, never a silent substitute, because vectors of another model are not
-comparable with the ones a caller asked for. Responses say which model produced the vectors.
+by exact name (case-insensitive) in the named provider, then in the others; an *exclusive*
+provider (deployed models) named by the request is the only one looked in, so a deployment that
+stopped is an error rather than a silent switch to a local copy. A missing name, `default`, or
+the SDK's default `nomic-ai/nomic-embed-text-v1.5` (which the SDK sends whenever its caller names
+no model) mean the platform's default model (for the deployment provider: the caller's only
+DEPLOYED embedding deployment); any other unknown name is a 400 that lists the models available,
+never a silent substitute, because vectors of another model are not comparable with the ones a
+caller asked for. Responses say which model produced the vectors.
+
+Deployed models need the caller (`principal`): access follows the serving rules and their calls
+count in the deployment's usage. Without a principal only local models are found.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from waza.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unprocessable
+from waza.gateway.principal import Principal
 from waza.services.embedding import schemas
 from waza.services.embedding.chunking import Chunk, chunk_text
 from waza.services.embedding.providers import (
+    DeploymentProvider,
     EmbeddingModel,
     EmbeddingProvider,
     SentenceTransformersProvider,
 )
 from waza.settings import Settings
+
+if TYPE_CHECKING:
+    from waza.services.serving.service import ServingService
 
 SDK_DEFAULT_MODEL = "nomic-ai/nomic-embed-text-v1.5"
 DEFAULT_NAMES = frozenset({"", "default", SDK_DEFAULT_MODEL})
@@ -55,6 +68,11 @@ class EmbeddingService:
         """Add a provider (e.g. deployed models from the serving service); later ones rank after."""
         self._providers.append(provider)
 
+    def attach_serving(self, serving: ServingService) -> None:
+        """Offer the embedding deployments of `serving` (provider `deployment`); once."""
+        if not any(isinstance(p, DeploymentProvider) for p in self._providers):
+            self.register_provider(DeploymentProvider(serving))
+
     def providers(self) -> list[str]:
         """Every accepted `provider_type` spelling, in provider order."""
         return [s for p in self._providers for s in p.spellings]
@@ -70,28 +88,45 @@ class EmbeddingService:
             f"Unknown embedding provider {provider_type!r}; valid: {', '.join(self.providers())}"
         )
 
-    def model(self, model: str | None = None, provider_type: str | None = None) -> EmbeddingModel:
+    def model(
+        self,
+        model: str | None = None,
+        provider_type: str | None = None,
+        principal: Principal | None = None,
+    ) -> EmbeddingModel:
         """The model a request means (see the module docstring); 400 when there is none."""
         provider = self._provider(provider_type)
+        only = bool(provider_type and provider_type.strip()) and provider.exclusive
+        searched = [provider] if only else self._ranked(provider)
         name = (model or "").strip()
         if name:
-            others = [p for p in self._providers if p is not provider]
-            for candidate in (provider, *others):
-                found = candidate.resolve(name)
+            for candidate in searched:
+                found = candidate.resolve(name, principal)
                 if found is not None:
                     return found
-        if name.lower() in DEFAULT_NAMES:
-            found = provider.default() or next(
-                (d for p in self._providers if (d := p.default()) is not None), None
-            )
+        if name.lower() in DEFAULT_NAMES and not only:
+            found = next((d for p in searched if (d := p.default(principal)) is not None), None)
             if found is not None:
                 return found
             raise ServiceUnavailable("No default embedding model is available")
-        available = sorted({n for p in self._providers for n in p.model_names()})
+        if name.lower() in DEFAULT_NAMES:
+            found = provider.default(principal)
+            if found is not None:
+                return found
+        available = sorted({n for p in searched for n in p.model_names(principal)})
+        if only:
+            raise BadRequest(
+                f"No DEPLOYED embedding model {name!r} you may use; name a deployment by id or "
+                f"model name. Deployed embedding models: {', '.join(available) or 'none'} "
+                "(deploy one with the `embedding` engine: POST /api/serving/deploy_model)"
+            )
         raise BadRequest(
             f"Embedding model {name!r} is not available; available: {', '.join(available)} "
             f"(or leave the model empty for the default)"
         )
+
+    def _ranked(self, first: EmbeddingProvider) -> list[EmbeddingProvider]:
+        return [first, *(p for p in self._providers if p is not first)]
 
     @property
     def dimension(self) -> int:
@@ -100,7 +135,12 @@ class EmbeddingService:
 
     # -- in-process API ---------------------------------------------------------------------------
     def embed(
-        self, texts: list[str], batch_size: int = DEFAULT_BATCH_SIZE, model: str | None = None
+        self,
+        texts: list[str],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        model: str | None = None,
+        provider_type: str | None = None,
+        principal: Principal | None = None,
     ) -> list[list[float]]:
         """Unit-length (normalised) vectors of `texts`, in order; cosine similarity = dot product.
 
@@ -110,7 +150,7 @@ class EmbeddingService:
         _check_texts(texts)
         if not texts:
             return []
-        vectors = self.model(model).encode(texts, max(1, batch_size))
+        vectors = self.model(model, provider_type, principal).encode(texts, max(1, batch_size))
         result: list[list[float]] = vectors.tolist()
         return result
 
@@ -122,13 +162,14 @@ class EmbeddingService:
         preamble: str = "",
         model: str | None = None,
         provider_type: str | None = None,
+        principal: Principal | None = None,
     ) -> list[Chunk]:
         """Token-aware chunks of `text` with character offsets (see `chunking`).
 
         `max_tokens` (default and cap: what the model reads) counts the preamble too; when it is
         capped, `overlap` (default: a tenth) shrinks in proportion. Blank text gives no chunks.
         """
-        chosen = self.model(model, provider_type)
+        chosen = self.model(model, provider_type, principal)
         size, shared = self._sizes(chosen, max_tokens, overlap)
         return self._chunk(chosen, text, size, shared, preamble)
 
@@ -163,11 +204,13 @@ class EmbeddingService:
         return size, shared
 
     # -- HTTP-facing ------------------------------------------------------------------------------
-    def generate(self, body: schemas.EmbeddingRequest) -> schemas.EmbeddingOutput:
+    def generate(
+        self, body: schemas.EmbeddingRequest, principal: Principal | None = None
+    ) -> schemas.EmbeddingOutput:
         """One vector for `body.text` (its first `max_tokens` tokens)."""
         if not body.text.strip():
             raise Unprocessable("text is empty: send the text to embed")
-        chosen = self.model(body.model, body.provider_type)
+        chosen = self.model(body.model, body.provider_type, principal)
         tokens = chosen.count_tokens([body.text])[0]
         vector = chosen.encode([body.text], 1)[0]
         return schemas.EmbeddingOutput(
@@ -180,6 +223,7 @@ class EmbeddingService:
             device=chosen.device,
             token_count=tokens,
             truncated=tokens > chosen.max_tokens,
+            deployment_id=chosen.deployment_id,
         )
 
     def batch(
@@ -188,22 +232,27 @@ class EmbeddingService:
         model: str | None,
         provider_type: str | None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        principal: Principal | None = None,
     ) -> list[list[float]]:
         """Vectors of `texts` (same length and order), as `embed`; 413 over `MAX_BATCH_ITEMS`."""
         _check_texts(texts, MAX_BATCH_ITEMS)
-        chosen = self.model(model, provider_type)
+        chosen = self.model(model, provider_type, principal)
         if not texts:
             return []
         result: list[list[float]] = chosen.encode(texts, batch_size).tolist()
         return result
 
     def chunk_request(
-        self, body: schemas.ChunkTextRequest, model: str | None, provider_type: str | None
+        self,
+        body: schemas.ChunkTextRequest,
+        model: str | None,
+        provider_type: str | None,
+        principal: Principal | None = None,
     ) -> list[str] | schemas.ChunkResponse:
         """`POST /embedding/chunk`: bare chunk texts, or chunks with offsets and metadata."""
         if not body.text.strip():
             raise Unprocessable("text is empty: send the text to chunk")
-        chosen = self.model(model, provider_type)
+        chosen = self.model(model, provider_type, principal)
         size, shared = self._sizes(chosen, body.max_length, body.overlap)
         chunks = self._chunk(chosen, body.text, size, shared, body.preamble_text)
         if not body.return_metadata:
@@ -216,6 +265,8 @@ class EmbeddingService:
             model=chosen.name,
             max_length=size,
             overlap=shared,
+            tokenizer=chosen.tokenizer_name,
+            deployment_id=chosen.deployment_id,
         )
 
     def health(self) -> schemas.EmbeddingHealth:

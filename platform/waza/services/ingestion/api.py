@@ -179,11 +179,16 @@ async def rag_events(
 @ingestion.post(
     "/rag/query",
     response_model=schemas.RagAnswer,
-    responses={**WRITE, **error_responses(501)},
+    responses=error_responses(400, 401, 403, 404, 409, 422, 502, 503),
 )
 def rag_query(ctx: Context, user: ReaderUser, body: schemas.RagQuery) -> schemas.RagAnswer:
-    """The chunks nearest to a question, with text, score and source; `deployment_id` (a
-    grounded answer) needs the serving service: 501 until it exists."""
+    """The chunks nearest to a question, with text, score and source.
+
+    With `deployment_id` (a DEPLOYED chat deployment you may use), the best chunks are given to
+    it as numbered sources and its answer comes back in `answer`, with those chunks in `sources`
+    (cited as [n]) and the call's token `usage`. Unknown deployment 404, another user's private
+    one 403, not DEPLOYED 409, one that does not chat (an embedding deployment) 400, a failing
+    replica 502."""
     return ctx.ingestion.rag_query(user, body)
 
 

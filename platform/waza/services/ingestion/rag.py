@@ -12,6 +12,10 @@ uses every core). Each job:
    collection that existed before, into a staging folder first and into the collection only
    once every file has succeeded.
 
+Chunks are sized with the embedding model's tokenizer and embedded by that model: the request's
+`model`/`provider_type` (default the platform's; a deployed `embedding` deployment works too,
+used with the job owner's rights and counted in its usage).
+
 Every vector's metadata holds `source` (the file's path), `filename`, `offset` (character
 offset of the chunk in the file's text), `end_offset`, `chunk_index`, `catalog_urn`, `text`,
 `format` and `rag_job_id`.
@@ -44,6 +48,7 @@ from waza.db.base import utcnow
 from waza.errors import BadRequest, Forbidden, NotFound, Unprocessable, WazaError
 from waza.gateway.logging import get_logger
 from waza.gateway.principal import Principal
+from waza.services.embedding.providers import EmbeddingModel
 from waza.services.ingestion import formats
 from waza.services.ingestion.formats import FileError
 from waza.services.ingestion.models import RagJob
@@ -302,9 +307,16 @@ class Pipeline:
         )
         return result.inserted_count
 
+    def _model(self) -> EmbeddingModel:
+        """The job's embedding model, resolved again for each use (a deployment may stop)."""
+        return self.service.embedding.model(
+            self.req.model, self.req.provider_type, self.task.principal
+        )
+
     def _open_collection(self) -> None:
         vectors, principal = self.service.vectors, self.task.principal
-        dimension = self.service.embedding.model(self.req.model).dimension
+        model = self._model()
+        dimension = model.dimension
         try:
             existing = vectors.get_collection(principal, self.req.collection, self.task.vectordb_id)
         except NotFound:
@@ -316,7 +328,7 @@ class Pipeline:
                     name=self.req.collection,
                     dimension=dimension,
                     vectordb_id=self.task.vectordb_id,
-                    description=f"RAG chunks ({self.service.embedding.model(self.req.model).name})",
+                    description=f"RAG chunks ({model.name})",
                 ),
             )
             self.created_collection = True
@@ -339,7 +351,12 @@ class Pipeline:
             info = formats.describe(path, fmt)
             text = formats.extract_text(path, fmt)
             chunks = self.service.embedding.chunk(
-                text, max_tokens=self.req.chunk_size, overlap=self.req.overlap, model=self.req.model
+                text,
+                max_tokens=self.req.chunk_size,
+                overlap=self.req.overlap,
+                model=self.req.model,
+                provider_type=self.req.provider_type,
+                principal=self.task.principal,
             )
             body = file_dataset(path, info, self.task.principal, tags=["rag"])
             body.properties["chunk_count"] = len(chunks)
@@ -385,7 +402,11 @@ class Pipeline:
         if not self._texts:
             return
         vectors = self.service.embedding.embed(
-            self._texts, batch_size=self.req.batch_size, model=self.req.model
+            self._texts,
+            batch_size=self.req.batch_size,
+            model=self.req.model,
+            provider_type=self.req.provider_type,
+            principal=self.task.principal,
         )
         assert self.sink is not None
         self.sink.add(np.asarray(vectors, dtype=np.float32), self._meta)

@@ -129,7 +129,14 @@ class RagIngestRequest(_Body):
         description="Fail (and undo) the whole job on the first unreadable file; false skips it "
         "and reports it in `errors`",
     )
-    model: str | None = Field(default=None, description="Embedding model; default the platform's")
+    model: str | None = Field(
+        default=None,
+        description="Embedding model; default the platform's. With `provider_type` "
+        "`deployment`: a DEPLOYED `embedding` deployment's id or model name",
+    )
+    provider_type: str | None = Field(
+        default=None, description="Embedding provider (`GET /embedding/providers`)"
+    )
 
     @model_validator(mode="after")
     def _overlap_fits(self) -> RagIngestRequest:
@@ -183,7 +190,7 @@ class RagJob(BaseModel):
 
 
 class RagQuery(_Body):
-    """`POST /ingestion/rag/query`."""
+    """`POST /ingestion/rag/query`: the nearest chunks; with `deployment_id`, an answer too."""
 
     collection: str = Field(min_length=1, max_length=200)
     question: str = Field(min_length=1, max_length=20_000)
@@ -193,10 +200,29 @@ class RagQuery(_Body):
     filter: dict[str, Any] | None = Field(
         default=None, description='Metadata filter, e.g. {"filename": "a.md"}'
     )
+    model: str | None = Field(
+        default=None,
+        description="Embedding model for the question: the one the collection was built with "
+        "(default the platform's)",
+    )
+    provider_type: str | None = Field(
+        default=None, description="Its embedding provider (`GET /embedding/providers`)"
+    )
     deployment_id: str | None = Field(
         default=None,
-        description="A chat deployment to answer from the chunks: needs the serving service "
-        "(answers 501 until it exists)",
+        description="A DEPLOYED chat deployment: it answers from the retrieved chunks, given as "
+        "numbered sources, and the answer comes back with those `sources`",
+    )
+    max_tokens: int = Field(default=256, ge=1, le=8192, description="Most tokens of the answer")
+    temperature: float = Field(
+        default=0.0, ge=0.0, le=2.0, description="Sampling temperature (0: the likeliest answer)"
+    )
+    max_context_chars: int = Field(
+        default=6000,
+        ge=200,
+        le=200_000,
+        description="Most characters of chunk text in the prompt; chunks past it are left out "
+        "(fit this to the chat model's context)",
     )
 
 
@@ -215,11 +241,40 @@ class Passage(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class RagSource(Passage):
+    """A chunk the answer was grounded in."""
+
+    number: int = Field(description="Its number in the prompt: the answer cites it as [number]")
+
+
+class TokenUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
 class RagAnswer(BaseModel):
     collection: str
     question: str
     results: list[Passage]
-    answer: str | None = None
+    answer: str | None = Field(
+        default=None,
+        description="The chat deployment's answer, grounded in `sources` (only with "
+        "`deployment_id`, and only when some chunk was found: no chunks, no call)",
+    )
+    sources: list[RagSource] = Field(
+        default_factory=list,
+        description="The chunks given to the chat model, numbered as in its prompt (the best "
+        "`results` that fit in `max_context_chars`)",
+    )
+    deployment_id: uuid.UUID | None = Field(
+        default=None, description="The deployment that answered"
+    )
+    answer_model: str | None = Field(default=None, description="Its model name")
+    finish_reason: str | None = Field(
+        default=None, description="`stop`, or `length` when `max_tokens` cut the answer"
+    )
+    usage: TokenUsage | None = Field(default=None, description="Tokens of the answer's call")
     model: str = Field(description="The embedding model the question was embedded with")
 
 

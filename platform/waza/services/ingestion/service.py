@@ -10,6 +10,10 @@ Scheduled jobs are stored with their cron expression but the platform has no sch
 RAG jobs run on a background thread of this process (`rag.RagRunner`); `close` cancels them
 and waits, so they undo their work. A job left RUNNING by a process that died is failed and
 undone by `recover_stale` the next time any process serves the RAG routes.
+
+With the serving service attached (`attach_serving`), a RAG query can name a chat deployment
+that answers from the retrieved chunks (see `search`), and RAG ingest and queries can embed with
+a deployed embedding model (provider `deployment`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import threading
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,6 +41,9 @@ from waza.services.ingestion.models import IngestJob, IngestMCP, RagJob
 from waza.services.vectordb.backends import check_collection_name
 from waza.services.vectordb.service import VectorService
 from waza.settings import Settings
+
+if TYPE_CHECKING:
+    from waza.services.serving.service import ServingService
 
 log = get_logger("waza.ingestion")
 
@@ -114,10 +121,15 @@ class IngestionService:
     ) -> None:
         self.db, self.settings = db, settings
         self.catalog, self.embedding, self.vectors = catalog, embedding, vectors
+        self.serving: ServingService | None = None
         self.worker_id = uuid.uuid4().hex
         self.runner = rag.RagRunner(self)
         self._recovered_at = -RECOVER_EVERY
         self._recover_lock = threading.Lock()
+
+    def attach_serving(self, serving: ServingService) -> None:
+        """Let RAG queries answer with a chat deployment of `serving`."""
+        self.serving = serving
 
     def close(self) -> None:
         """Cancel running RAG jobs (they undo their work) and stop the worker."""
@@ -289,7 +301,8 @@ class IngestionService:
                 + ", ".join(formats.supported_extensions())
                 + ")"
             )
-        self.embedding.model(body.model)  # 400 for an unknown model, before anything is queued
+        # an unknown model (400) or an unusable deployment (403/404/409) fails before queueing
+        self.embedding.model(body.model, body.provider_type, principal)
         db_row = self.vectors.resolve(principal, body.vectordb_id, write=True)
         assert db_row is not None
         progress = schemas.RagProgress(
@@ -437,14 +450,12 @@ class IngestionService:
 
     # ---- queries ------------------------------------------------------------------------------
     def rag_query(self, principal: Principal, body: schemas.RagQuery) -> schemas.RagAnswer:
-        """The chunks closest to a question, best first, with their sources."""
-        if body.deployment_id:
-            raise search.NotImplementedYet(
-                "Grounded answers need a chat deployment from the serving service, which this "
-                "platform does not have yet; leave deployment_id out to get the chunks, and "
-                "answer with your own model"
-            )
+        """The chunks closest to a question, best first, with their sources; with
+        `deployment_id`, the chat deployment's answer grounded in them (see `search`)."""
         check_collection_name(body.collection)
+        target = None
+        if body.deployment_id:  # checked first: a refused deployment costs no search
+            target = search.chat_target(self.serving, principal, body.deployment_id)
         found, _, model = search.search(
             self,
             principal,
@@ -454,9 +465,15 @@ class IngestionService:
             score_threshold=body.score_threshold,
             vectordb_id=body.vectordb_id,
             filter=body.filter,
+            model=body.model,
+            provider_type=body.provider_type,
         )
+        answer: dict[str, Any] = {}
+        if target is not None:
+            assert self.serving is not None
+            answer = search.grounded_answer(self.serving, principal, target, body, found)
         return schemas.RagAnswer(
-            collection=body.collection, question=body.question, results=found, model=model
+            collection=body.collection, question=body.question, results=found, model=model, **answer
         )
 
     def context_search(

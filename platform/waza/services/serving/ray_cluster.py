@@ -33,6 +33,9 @@ from waza.settings import Settings
 log = get_logger("waza.serving.ray")
 
 NAMESPACE = "waza"
+# The local head listens on loopback only and is this user's: Ray's token auth stays off (Ray
+# 2.60 would turn it on whenever ~/.ray/auth_token exists). An external cluster's auth is its own.
+LOCAL_AUTH_MODE = "disabled"
 HEAD_START_TIMEOUT = 90.0
 
 
@@ -127,6 +130,7 @@ class RayCluster:
         stale.unlink(missing_ok=True)
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
         env.pop("RAY_ADDRESS", None)
+        env.setdefault("RAY_AUTH_MODE", LOCAL_AUTH_MODE)
         with open(log_dir / "head.log", "ab") as out:
             proc = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
@@ -139,6 +143,9 @@ class RayCluster:
 
     def _init(self, address: str, deadline: float) -> None:
         import ray
+
+        if not self.external_address:
+            os.environ.setdefault("RAY_AUTH_MODE", LOCAL_AUTH_MODE)
 
         last: Exception | None = None
         while time.monotonic() < deadline:
