@@ -11,10 +11,13 @@ export WAZA_REQUIRE_ETCD=1
 
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy
-# Two workers, one test file each at a time (module fixtures such as live servers and Ray
-# deployments are built once per file): most tests wait on subprocesses, so this roughly halves
-# the wall time on 2 cores.
-for db in sqlite postgresql; do
-  echo "== pytest on $db"
-  WAZA_TEST_DB=$db python -m pytest -q -n "${WAZA_TEST_WORKERS:-2}" --dist loadfile "$@"
-done
+# Two workers, one test file each at a time (module fixtures such as live servers are built
+# once per file; the tests on the Ray cluster form one group on one worker): most tests wait on
+# subprocesses, so this roughly halves the wall time on 2 cores. The Ray tests (serving, marked
+# `ray`) run in the PostgreSQL pass only: Ray does not depend on the database, and the serving
+# service's SQL runs on both databases through tests/unit/test_serving_api.py.
+workers=(-n "${WAZA_TEST_WORKERS:-2}" --dist loadgroup)
+echo "== pytest on sqlite"
+WAZA_TEST_DB=sqlite python -m pytest -q "${workers[@]}" -m "not ray" "$@"
+echo "== pytest on postgresql"
+WAZA_TEST_DB=postgresql python -m pytest -q "${workers[@]}" "$@"

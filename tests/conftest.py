@@ -30,6 +30,22 @@ from waza.settings import Settings
 os.environ["WAZA_CLI_PROFILE"] = ""
 # The test Ray clusters run without token auth (tests/fixtures/ray.py); drivers must match.
 os.environ["RAY_AUTH_MODE"] = "disabled"
+# CLI tables are read by tests: rich takes the width once, when a CLI module is imported.
+os.environ.setdefault("COLUMNS", "200")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group tests for `pytest -n N --dist loadgroup`: one file per group (module fixtures are
+    built once), except that every test on the shared Ray cluster goes to one worker, in one
+    group marked `ray` (one Ray head per run; `-m "not ray"` leaves them out)."""
+    for item in items:
+        if "ray_head" in getattr(item, "fixturenames", ()) or item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.ray)
+            item.add_marker(pytest.mark.xdist_group("ray"))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
 
 pytest_plugins = [
     "tests.fixtures.etcd",  # etcd_server, etcd_url, fresh_etcd

@@ -366,3 +366,25 @@ def test_stopped_deployment_refuses_calls_and_leaves_no_application(
     assert not any(dep_id.replace("-", "") in a for a in apps)
     # stopping again is harmless
     assert api.delete(f"/api/serving/deployment/{dep_id}", headers=admin).json() is True
+
+
+def test_replica_count_is_passed_to_serve(
+    server: LiveServer, api: httpx.Client, admin: dict[str, str], tiny: dict[str, Any],
+    admin_token: str,
+) -> None:  # fmt: skip
+    dep_id = deploy(api, admin, tiny["id"], starting_copies=2, cpu_allocation=0.25)
+    dep = wait_status(
+        api,
+        admin,
+        dep_id,
+        lambda d: (
+            d["status"] in {"FAILED", "ERROR"}
+            or sum(i["status"] == "DEPLOYED" for i in d["instances"]) == 2
+        ),
+    )
+    assert dep["status"] == "DEPLOYED", dep
+    assert len({i["pid"] for i in dep["instances"]}) == 2
+    assert dep["starting_copies"] == 2 and dep["resources"]["num_cpus"] == 0.25
+    for _ in range(4):
+        assert chat(server, admin_token, dep_id, "hi", max_tokens=2).status_code == 200
+    assert api.delete(f"/api/serving/deployment/{dep_id}", headers=admin).json() is True

@@ -163,6 +163,7 @@ def test_orphan_application_is_deleted_at_start(
         stop_server(server)
 
 
+@pytest.mark.ray  # starts its own Ray head
 def test_local_head_started_on_demand(tiny_chat_model: Path, tmp_path: Path) -> None:
     home = tmp_path / "embedded"
     home.mkdir()
