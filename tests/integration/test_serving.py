@@ -342,7 +342,8 @@ def test_concurrent_deploys_of_one_model(
         t.join()
     assert not errors and len(set(ids)) == 2
     for dep_id in ids:
-        assert wait_status(api, admin, dep_id)["status"] == "DEPLOYED"
+        dep = wait_status(api, admin, dep_id)
+        assert dep["status"] == "DEPLOYED", (dep["last_error_code"], dep["last_error_message"])
         assert chat(server, admin_token, dep_id, "hi", max_tokens=3).status_code == 200
     for dep_id in ids:
         assert api.delete(f"/api/serving/deployment/{dep_id}", headers=admin).json() is True

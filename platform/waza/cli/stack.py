@@ -92,8 +92,21 @@ def up(
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         with console.status("Stopping JupyterHub, Traefik and the platform API…"):
             stack.stop()
+            _stop_ray(settings)
     console.print("waza stopped.")
     raise typer.Exit(code)
+
+
+def _stop_ray(settings: Settings) -> None:
+    """End the local Ray head deploys started (none with WAZA_RAY_ADDRESS); the next `up`
+    redeploys what was running."""
+    from waza.services.serving.ray_cluster import RayCluster
+
+    try:
+        if RayCluster(settings).stop_head():
+            console.print("stopped the local Ray head (deployments come back with the next up)")
+    except Exception as exc:
+        errors.print(f"[yellow]warning:[/] the local Ray head may still run: {exc}")
 
 
 def down(
@@ -101,13 +114,9 @@ def down(
 ) -> None:
     """Stop the stack `waza up` started (for this WAZA_HOME)."""
     settings = Settings()
-    from waza.services.serving.ray_cluster import RayCluster
-
     with console.status("Stopping waza…"):
         recorded = stop_recorded(settings.home, timeout)
-        ray_stopped = RayCluster(settings).stop_head()  # the local head deploys started, if any
-    if ray_stopped:
-        console.print("stopped the local Ray head (its deployments are redeployed by the next up)")
+        _stop_ray(settings)
     if recorded is None:
         console.print("waza is not running.")
         return

@@ -48,6 +48,7 @@ class UsageRecorder:
         self.interval = interval
         self._buffer: list[UsageRecord] = []
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # one flush at a time: a reader waits for it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -63,6 +64,11 @@ class UsageRecorder:
             self.flush()
 
     def flush(self) -> int:
+        """Write what is buffered; returns once every earlier record is in the database."""
+        with self._flush_lock:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._lock:
             batch, self._buffer = self._buffer, []
         if not batch:
