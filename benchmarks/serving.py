@@ -280,8 +280,8 @@ async def measure(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=64, help="tokens per streamed answer")
-    parser.add_argument("--streams", type=int, default=8, help="streamed answers per round")
+    parser.add_argument("--tokens", type=int, default=256, help="tokens per streamed answer")
+    parser.add_argument("--streams", type=int, default=4, help="streamed answers per round")
     parser.add_argument("--short-tokens", type=int, default=2, help="tokens of a short request")
     parser.add_argument("--requests", type=int, default=80, help="short requests per round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -317,7 +317,7 @@ def main() -> int:
                 result = asyncio.run(measure(args, engine, handle, runtime, pat))
                 ray.shutdown()
         except Exception as exc:
-            print(f"setup failed: {exc}", file=sys.stderr)
+            print(f"setup failed: {exc!r}", file=sys.stderr)
             return 2
     result["deploy_seconds"] = deploy_s
     result["settings"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}

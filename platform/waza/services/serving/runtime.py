@@ -150,10 +150,10 @@ async def _sse(
     status = "cancelled"
     try:
         async for item in gen:
-            if isinstance(item, str):
+            if isinstance(item, str):  # one or more SSE events, ready to send
                 if ttft is None:
                     ttft = (time.perf_counter() - started) * 1000.0
-                yield f"data: {item}\n\n"
+                yield item
                 continue
             if "error" in item:
                 status = "error"
