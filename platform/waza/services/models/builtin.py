@@ -61,6 +61,8 @@ BUILTINS: dict[str, Builtin] = {
                 "n_ctx": 2048,
                 # without a system message it often wanders off (see the engines tests)
                 "system_prompt": "You are a helpful assistant.",
+                # a 135M model: near-greedy by default (a request's own temperature wins)
+                "temperature": 0.0,
             },
             modelfamily="llama",
             author="HuggingFaceTB",

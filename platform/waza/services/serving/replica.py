@@ -96,7 +96,7 @@ class EngineReplica:
     # --- inference -----------------------------------------------------------------------------
     async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         req = oa.ChatCompletionRequest.model_validate(body)
-        gen = await self._run(self.engine.chat, req.message_dicts(), req.sampling())
+        gen = await self._run(self.engine.chat, req.message_dicts(), self._sampling(req))
         if isinstance(gen, dict):
             return gen
         return oa.chat_completion(_id("chatcmpl"), self.spec.model_name, int(time.time()), gen)
@@ -107,13 +107,17 @@ class EngineReplica:
         first = oa.chat_chunk(cid, model, created, role="assistant", text="")
         yield f"data: {json.dumps(first)}\n\n"
         async for item in self._stream(
-            self.engine.chat_stream, (req.message_dicts(), req.sampling()), cid, created, chat=True
+            self.engine.chat_stream,
+            (req.message_dicts(), self._sampling(req)),
+            cid,
+            created,
+            chat=True,
         ):
             yield item
 
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         req = oa.CompletionRequest.model_validate(body)
-        gen = await self._run(self.engine.complete, req.prompt_text, req.sampling())
+        gen = await self._run(self.engine.complete, req.prompt_text, self._sampling(req))
         if isinstance(gen, dict):
             return gen
         return oa.completion(_id("cmpl"), self.spec.model_name, int(time.time()), gen)
@@ -122,7 +126,11 @@ class EngineReplica:
         req = oa.CompletionRequest.model_validate(body)
         cid, created = _id("cmpl"), int(time.time())
         async for item in self._stream(
-            self.engine.complete_stream, (req.prompt_text, req.sampling()), cid, created, chat=False
+            self.engine.complete_stream,
+            (req.prompt_text, self._sampling(req)),
+            cid,
+            created,
+            chat=False,
         ):
             yield item
 
@@ -134,6 +142,15 @@ class EngineReplica:
         return oa.embeddings(self.spec.model_name, emb, req.encoding_format)
 
     # --- helpers -------------------------------------------------------------------------------
+    def _sampling(self, req: Any) -> Any:
+        """The request's sampling, with the model config's `temperature` / `top_p` where the
+        request names none (small models answer far better near greedy)."""
+        params = req.sampling()
+        for name in ("temperature", "top_p"):
+            if getattr(req, name, None) is None and name in self.spec.options:
+                setattr(params, name, float(self.spec.options[name]))
+        return params
+
     async def _run(self, method: Any, *args: Any) -> Any:
         """The engine's answer, or ``{"error": {code, message}}`` for an `EngineError`."""
         try:
