@@ -64,9 +64,9 @@ def test_flow_14_rag(admin_sdk: KamiwazaClient) -> None:
     strict = ctx.retrieve(workroom_id=W, query="unrelated quantum gossip", vectordb_id=v)
     assert strict["sources"] == []  # the SDK's default threshold (0.7) keeps only close matches
 
-    # The last step of flow 14, c.openai.get_client(model=...).chat.completions.create(...)
-    # with the retrieved passages as context, needs a chat deployment from the serving
-    # service, which this platform does not have yet.
+    # The last step of flow 14 (c.openai.get_client(model=...).chat.completions.create(...)
+    # with the passages as context) runs on a real deployment in test_sdk_serving.py and
+    # tests/integration/test_rag_grounded.py; this module's server has no Ray cluster.
     ctx.delete_vectordb(v)
 
 
