@@ -34,17 +34,11 @@ os.environ["RAY_AUTH_MODE"] = "disabled"
 os.environ.setdefault("COLUMNS", "200")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group tests for `pytest -n N --dist loadgroup`: one file per group (module fixtures are
-    built once), except that every test on the shared Ray cluster goes to one worker, in one
-    group marked `ray` (one Ray head per run; `-m "not ray"` leaves them out)."""
-    for item in items:
-        if "ray_head" in getattr(item, "fixturenames", ()) or item.get_closest_marker("ray"):
-            item.add_marker(pytest.mark.ray)
-            item.add_marker(pytest.mark.xdist_group("ray"))
-        else:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark every test on the shared Ray cluster `ray`: scripts/test.sh runs them in a process
+    of their own (one Ray head, one test at a time) next to the rest of the suite."""
+    if "ray_head" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.ray)
 
 
 pytest_plugins = [
