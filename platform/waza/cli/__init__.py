@@ -240,12 +240,13 @@ def doctor(
 
 def _register_service_commands() -> None:
     """Command groups of the data plane live in their own modules (one per service)."""
-    from waza.cli import catalog, ingest, models, serving, vectors
+    from waza.cli import catalog, ingest, models, prompts, serving, vectors
 
     app.add_typer(models.app, name="models")
     serving.register(app)  # deploy, deployments, chat, `deployment ...`, `serving ...`
     app.add_typer(vectors.app, name="vectors")
     app.add_typer(catalog.app, name="catalog")
+    app.add_typer(prompts.app, name="prompts")
     app.command("ingest")(ingest.ingest)
 
     from waza.cli import stack

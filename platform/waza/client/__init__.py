@@ -31,6 +31,7 @@ from waza.client.errors import (
 )
 from waza.client.ingestion import IngestionAPI
 from waza.client.models import DownloadFailed, ModelsAPI
+from waza.client.prompts import PromptsAPI
 from waza.client.retrieval import RetrievalAPI
 from waza.client.serving import DeploymentFailed, ServingAPI
 from waza.client.vectors import VectorsAPI
@@ -55,7 +56,7 @@ class Client:
     """Entry point: one attribute per platform service.
 
     `auth`, `activity`, `cluster`, `vectors`, `embedding`, `catalog`, `ingestion`, `retrieval`,
-    `models`, `serving`.
+    `models`, `serving`, `prompts`.
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class Client:
         self.retrieval = RetrievalAPI(self.transport)
         self.models = ModelsAPI(self.transport)
         self.serving = ServingAPI(self.transport)
+        self.prompts = PromptsAPI(self.transport)
         if username is not None and password is not None:
             self.auth.login(username, password)
 

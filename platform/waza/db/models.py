@@ -10,6 +10,7 @@ from waza.services.catalog import models as catalog_models
 from waza.services.cluster import models as cluster_models
 from waza.services.ingestion import models as ingestion_models
 from waza.services.models import models as model_repo_models
+from waza.services.prompts import models as prompt_models
 from waza.services.retrieval import models as retrieval_models
 from waza.services.serving import models as serving_models
 from waza.services.vectordb import models as vectordb_models
@@ -22,6 +23,7 @@ __all__ = [
     "cluster_models",
     "ingestion_models",
     "model_repo_models",
+    "prompt_models",
     "retrieval_models",
     "serving_models",
     "vectordb_models",

@@ -39,6 +39,7 @@ from waza.services.cluster.api import router as cluster_router
 from waza.services.embedding.api import router as embedding_router
 from waza.services.ingestion.api import router as ingestion_router
 from waza.services.models.api import router as models_router
+from waza.services.prompts.api import router as prompts_router
 from waza.services.retrieval.api import router as retrieval_router
 from waza.services.serving.api import router as serving_router
 from waza.services.serving.runtime import router as runtime_router
@@ -60,6 +61,7 @@ SERVICE_ROUTERS = [
     retrieval_router,
     models_router,
     serving_router,
+    prompts_router,
 ]
 
 

@@ -15,6 +15,7 @@ from waza.services.cluster.service import ClusterService
 from waza.services.embedding.service import EmbeddingService
 from waza.services.ingestion.service import IngestionService
 from waza.services.models.service import ModelService
+from waza.services.prompts.service import PromptService
 from waza.services.retrieval.service import RetrievalService
 from waza.services.serving.service import ServingService
 from waza.services.vectordb.service import VectorService
@@ -42,6 +43,7 @@ class WazaContext:
     retrieval: RetrievalService
     models: ModelService
     serving: ServingService
+    prompts: PromptService
     kv: KVStore | None = None
     registration: ServiceRegistration | None = None
     extras: dict[str, object] = field(default_factory=dict)
@@ -98,4 +100,5 @@ class WazaContext:
             retrieval=RetrievalService(db, settings, catalog),
             models=models,
             serving=serving,
+            prompts=PromptService(db),
         )

@@ -1,0 +1,1 @@
+"""Prompts: roles, systems, elements and templates (digest §13)."""
