@@ -138,6 +138,11 @@ def test_cli(live_server: LiveServer, pat: str, client: Client, tmp_path: Path) 
     missing = _waza(live_server, pat, "search", "nope", "--db", db_id, "-f", str(query))
     assert missing.returncode == 1 and "404" in missing.stderr
 
+    removed = _waza(live_server, pat, "remove", "cli_col", "--db", db_id, "--filter", '{"n": 2}')
+    assert removed.returncode == 0 and "deleted 1 vector " in removed.stdout, removed.stderr
+    assert [h.metadata for h in client.vectors.search(db_id, "cli_col", [[0.1, 1.0]])] == [{"n": 1}]
+    assert _waza(live_server, pat, "remove", "cli_col", "--db", db_id).returncode != 0
+
     gone = _waza(live_server, pat, "delete", db_id, "--yes")
     assert gone.returncode == 0, gone.stderr
     with pytest.raises(NotFoundError):

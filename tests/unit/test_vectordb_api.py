@@ -327,11 +327,52 @@ def test_update_and_scale(api: TestClient, alice: Headers, bob: Headers) -> None
     )
 
 
+def _delete(api: TestClient, who: Headers, db: str, coll: str = "docs", **body: Any) -> Any:
+    body = {"collection_name": coll, **body}
+    return api.post(f"/api/context/vectordbs/{db}/delete", json=body, headers=who)
+
+
+def test_delete_vectors_by_id_and_filter(api: TestClient, alice: Headers, bob: Headers) -> None:
+    db = _create(api, alice, shared=True)["id"]
+    ids = _insert(api, alice, db).json()["ids"]
+    # others may search a shared DB but not delete from it; nothing changes
+    assert _delete(api, bob, db, ids=ids).status_code == 403
+    assert _delete(api, alice, db, ids=[ids[1]]).json()["deleted_count"] == 1
+    reply = _delete(api, alice, db, filter={"source": "a.txt"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"deleted_count": 2, "collection_name": "docs", "vectordb_id": db}
+    assert _query(api, alice, db).json()["results"] == []
+    # the global route names the DB in the body
+    _insert(api, alice, db)
+    body = {"vectordb_id": db, "collection_name": "docs", "filter": {"page": {"$gte": 1}}}
+    reply = api.post("/api/context/vectordbs/delete", json=body, headers=alice)
+    assert reply.json()["deleted_count"] == 2
+    assert len(_query(api, alice, db).json()["results"]) == 1
+
+
+def test_delete_vectors_bad_input(api: TestClient, alice: Headers) -> None:
+    db = _create(api, alice)["id"]
+    _insert(api, alice, db)
+    nothing = _delete(api, alice, db)
+    assert nothing.status_code == 400 and "ids, a filter" in nothing.json()["detail"]
+    assert _delete(api, alice, db, filter={}).status_code == 400
+    assert _delete(api, alice, db, ids=["nope"]).status_code == 400
+    assert _delete(api, alice, db, filter="source == 'a'").status_code == 400
+    assert _delete(api, alice, db, "missing", ids=[str(uuid.uuid4())]).status_code == 404
+    assert _delete(api, alice, str(uuid.uuid4()), ids=[str(uuid.uuid4())]).status_code == 404
+    assert _delete(api, alice, db, "bad name!", ids=[str(uuid.uuid4())]).status_code == 422
+    assert len(_query(api, alice, db).json()["results"]) == 3
+
+
 def test_read_scope_token_cannot_write(api: TestClient, alice: Headers) -> None:
     token = create_pat(api, alice, "read")
     assert api.get("/api/context/vectordbs", headers=bearer(token)).status_code == 200
     denied = api.post("/api/context/vectordbs", json={"name": "r"}, headers=bearer(token))
     assert denied.status_code == 403
+    db = _create(api, alice)["id"]
+    delete = {"collection_name": "docs", "ids": [str(uuid.uuid4())]}
+    reply = api.post(f"/api/context/vectordbs/{db}/delete", json=delete, headers=bearer(token))
+    assert reply.status_code == 403
     assert api.get("/api/context/vectordbs").status_code == 401
 
 

@@ -222,6 +222,51 @@ def test_given_ids_are_kept_and_replace_existing_vectors(store: VectorBackend) -
         store.insert("u", [[1.0, 0.0], [0.0, 1.0]], ids=[first, first])
 
 
+def test_delete_by_id_by_filter_and_both(store: VectorBackend, docs: dict[str, str]) -> None:
+    everything = set(docs)
+    assert store.delete("docs", ids=[docs["c.txt:4"]]) == 1
+    assert _labels(store, {}, docs) == everything - {"c.txt:4"}
+    assert store.delete("docs", ids=[docs["c.txt:4"], str(uuid.uuid4())]) == 0  # already gone
+    # both: only vectors matching the ids AND the filter
+    assert (
+        store.delete(
+            "docs", ids=[docs["a.txt:1"], docs["b.txt:3"]], flt=parse_filter({"source": "a.txt"})
+        )
+        == 1
+    )
+    assert _labels(store, {}, docs) == everything - {"c.txt:4", "a.txt:1"}
+    assert store.delete("docs", flt=parse_filter({"lang": {"$in": ["fr", "en"]}})) == 2
+    assert _labels(store, {}, docs) == {"-:-"}
+    assert store.count("docs") == 1
+    assert store.delete("docs", flt=parse_filter({"source": "zzz"})) == 0
+
+
+def test_delete_needs_a_selection_and_an_existing_collection(
+    store: VectorBackend, docs: dict[str, str]
+) -> None:
+    with pytest.raises(BadRequest, match="ids, a filter"):
+        store.delete("docs")
+    with pytest.raises(BadRequest, match="UUID"):
+        store.delete("docs", ids=["not-a-uuid"])
+    with pytest.raises(NotFound):
+        store.delete("missing", ids=[str(uuid.uuid4())])
+    assert store.delete("docs", ids=[]) == 0
+    assert store.count("docs") == len(DOCS)
+
+
+def test_deleted_vectors_stay_deleted_after_reopening(engine: str, tmp_path: Path) -> None:
+    first = _open(engine, tmp_path / "db")
+    ids = first.insert("r", [[1.0, 0.0], [0.0, 1.0]], [{"k": "x"}, {"k": "y"}]).ids
+    assert first.delete("r", flt=parse_filter({"k": "x"})) == 1
+    first.close()
+    again = _open(engine, tmp_path / "db")
+    try:
+        hits = again.search("r", [[1.0, 0.0]], 5)[0]
+        assert [h.id for h in hits] == [ids[1]]
+    finally:
+        again.close()
+
+
 def test_large_batches_are_inserted_in_parts(store: VectorBackend) -> None:
     rng = np.random.default_rng(1)
     vectors = rng.normal(size=(4500, 16)).astype(np.float32)

@@ -114,6 +114,18 @@ def _read_vectors(path: str) -> list[list[float]]:
     return [[float(x) for x in v] for v in data]
 
 
+def _db_or_default(client: Client, db: str | None) -> str:
+    """``--db``, or the caller's default vector DB (exit 1 when there is none)."""
+    if db is not None:
+        return db
+    me = client.auth.me().sub
+    dbs = [d for d in client.vectors.list_dbs() if d.name == "default" and str(d.owner_id) == me]
+    if not dbs:
+        err.print("[red]error[/] no --db given and you have no default vector DB")
+        raise typer.Exit(1)
+    return str(dbs[0].id)
+
+
 @app.command("search")
 def search(
     collection: str,
@@ -145,19 +157,8 @@ def search(
         else:
             assert vector_file is not None
             vectors = _read_vectors(vector_file)
-        if db is None:
-            me = client.auth.me().sub
-            dbs = [
-                d
-                for d in client.vectors.list_dbs()
-                if d.name == "default" and str(d.owner_id) == me
-            ]
-            if not dbs:
-                err.print("[red]error[/] no --db given and you have no default vector DB")
-                raise typer.Exit(1)
-            db = str(dbs[0].id)
         hits = client.vectors.search(
-            db,
+            _db_or_default(client, db),
             collection,
             vectors,
             limit=limit,
@@ -171,3 +172,26 @@ def search(
     for h in hits:
         table.add_row(str(h.query_index), f"{h.score:.4f}", h.id, json.dumps(h.metadata)[:120])
     out.print(table)
+
+
+@app.command("remove")
+def remove_vectors(
+    collection: str,
+    db: DbOption = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--id", help="A vector id to delete (repeatable).")
+    ] = None,
+    filter_json: Annotated[
+        str | None,
+        typer.Option("--filter", help='Delete the vectors matching, e.g. {"source": "a.md"}.'),
+    ] = None,
+) -> None:
+    """Delete vectors from a collection by id and/or metadata filter."""
+    if not ids and not filter_json:
+        raise typer.BadParameter("give --id (repeatable), --filter, or both")
+    flt = json.loads(filter_json) if filter_json else None
+    with _client() as client:
+        deleted = client.vectors.delete_vectors(
+            _db_or_default(client, db), collection, ids=ids or None, filter=flt
+        )
+    out.print(f"deleted {deleted} vector{'s' if deleted != 1 else ''} from {collection}")

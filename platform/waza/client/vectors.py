@@ -164,3 +164,22 @@ class VectorsAPI:
             schemas.QueryVectorsResult, "POST", f"context/vectordbs/{db_id}/query", json=body
         )
         return result.results
+
+    def delete_vectors(
+        self,
+        db_id: DbId,
+        collection: str,
+        *,
+        ids: Sequence[str] | None = None,
+        filter: dict[str, Any] | None = None,
+    ) -> int:
+        """Delete vectors by id and/or metadata filter (both: their intersection); how many."""
+        body = drop_none(
+            collection_name=collection,
+            ids=list(ids) if ids is not None else None,
+            filter=filter,
+        )
+        result: schemas.DeleteVectorsResult = self._t.parse(
+            schemas.DeleteVectorsResult, "POST", f"context/vectordbs/{db_id}/delete", json=body
+        )
+        return result.deleted_count

@@ -82,6 +82,14 @@ def query_vectors_global(
     return _query(ctx, user, body.vectordb_id, body)
 
 
+@context.post("/vectordbs/delete", response_model=schemas.DeleteVectorsResult, responses=WRITE)
+def delete_vectors_global(
+    ctx: Context, user: CurrentUser, body: schemas.DeleteVectorsGlobal
+) -> schemas.DeleteVectorsResult:
+    """Delete vectors (by id and/or metadata filter) from a collection of the DB in the body."""
+    return _delete(ctx, user, body.vectordb_id, body)
+
+
 @context.get("/vectordbs/{vectordb_id}", response_model=schemas.VectorDBInstance, responses=READ)
 def get_vectordb(
     ctx: Context, user: CurrentUser, vectordb_id: uuid.UUID
@@ -134,6 +142,24 @@ def query_vectors(
 ) -> schemas.QueryVectorsResult:
     """Nearest vectors per query vector; scores are similarities (higher is better)."""
     return _query(ctx, user, vectordb_id, body)
+
+
+@context.post(
+    "/vectordbs/{vectordb_id}/delete", response_model=schemas.DeleteVectorsResult, responses=WRITE
+)
+def delete_vectors(
+    ctx: Context, user: CurrentUser, vectordb_id: uuid.UUID, body: schemas.DeleteVectors
+) -> schemas.DeleteVectorsResult:
+    """Delete vectors by id, by metadata filter (as in query), or both; returns how many."""
+    return _delete(ctx, user, vectordb_id, body)
+
+
+def _delete(
+    ctx: Context, user: CurrentUser, vectordb_id: uuid.UUID | None, body: schemas.DeleteVectors
+) -> schemas.DeleteVectorsResult:
+    return ctx.vectors.delete_vectors(
+        user, vectordb_id, body.collection_name, ids=body.ids, filter=body.filter
+    )
 
 
 def _insert(

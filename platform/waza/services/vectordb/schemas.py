@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from waza.services.vectordb.backends.base import MAX_DIMENSION
 
+MAX_DELETE_IDS = 10_000
 MAX_LIMIT = 16384
 
 Vectors = list[list[float]]
@@ -182,6 +183,27 @@ class QueryVectorsResult(BaseModel):
     """Hits of every query vector, in query order, each query's best first."""
 
     results: list[SearchHit]
+    collection_name: str
+    vectordb_id: uuid.UUID
+
+
+class DeleteVectors(_Body):
+    """`POST /context/vectordbs/{id}/delete`: vectors by id, by metadata filter, or both.
+
+    With both, only vectors matching both go. To empty a collection, delete the collection.
+    """
+
+    collection_name: str
+    ids: list[str] | None = Field(None, max_length=MAX_DELETE_IDS)
+    filter: Any = Field(None, description="Metadata filter, as in query (e.g. {source: a.md})")
+
+
+class DeleteVectorsGlobal(DeleteVectors):
+    vectordb_id: uuid.UUID
+
+
+class DeleteVectorsResult(BaseModel):
+    deleted_count: int = Field(description="How many vectors matched and were deleted.")
     collection_name: str
     vectordb_id: uuid.UUID
 

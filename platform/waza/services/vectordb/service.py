@@ -58,6 +58,7 @@ FEATURES = [
     "collections",
     "insert_vectors",
     "query_vectors",
+    "delete_vectors",
     "metadata_filters",
     "engines:milvus",
     "engines:qdrant",
@@ -473,6 +474,26 @@ class VectorService:
             collection_name=collection,
             vectordb_id=row.id,
             created_collection=result.created_collection,
+        )
+
+    def delete_vectors(
+        self,
+        principal: Principal,
+        db_id: uuid.UUID | None,
+        collection: str,
+        *,
+        ids: Sequence[str] | None = None,
+        filter: Any = None,
+    ) -> schemas.DeleteVectorsResult:
+        """Delete vectors by id and/or metadata filter; how many went. Needs write access."""
+        flt = parse_filter(filter)
+        check_collection_name(collection)
+        row = self._get(principal, db_id, True) if db_id is not None else self._default(principal)
+        if row is None:
+            raise NotFound(f"Collection {collection!r} not found")
+        deleted = self.backend(row).delete(collection, ids=ids, flt=flt)
+        return schemas.DeleteVectorsResult(
+            deleted_count=deleted, collection_name=collection, vectordb_id=row.id
         )
 
     def query_vectors(

@@ -204,6 +204,10 @@ class VectorBackend(ABC):
     @abstractmethod
     def _count(self, physical: str) -> int: ...
 
+    @abstractmethod
+    def _delete(self, physical: str, ids: list[str] | None, flt: Node | None) -> int:
+        """Delete the vectors matching both ``ids`` and ``flt`` (either may be None); how many."""
+
     def _after_insert(self, physical: str) -> None:  # noqa: B027 (optional hook)
         """Called once after each `insert` (all its batches) succeeded; nothing by default."""
 
@@ -362,6 +366,22 @@ class VectorBackend(ABC):
                 for hit in hits:
                     hit.metadata = project(hit.metadata, output_fields)
         return results
+
+    def delete(
+        self, name: str, *, ids: Sequence[str] | None = None, flt: Node | None = None
+    ) -> int:
+        """Delete vectors by id, by metadata filter, or both (their intersection); how many.
+
+        At least one of the two is required: emptying a collection is `drop_collection`.
+        """
+        if ids is None and flt is None:
+            raise BadRequest("Name the vectors to delete: give ids, a filter, or both")
+        row_ids = canonical_ids(ids, len(ids))[0] if ids is not None else None
+        if row_ids is not None and not row_ids:
+            return 0
+        self.require(name)
+        with self.call("delete vectors"):
+            return self._delete(self.physical(name), row_ids, flt)
 
     def _check(self, info: CollectionInfo, matrix: np.ndarray) -> None:
         if matrix.shape[1] != info.dimension:

@@ -215,6 +215,23 @@ class MilvusBackend(VectorBackend):
         rows = self.client.query(physical, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
 
+    def _delete(self, physical: str, ids: list[str] | None, flt: Node | None) -> int:
+        parts = []
+        if ids is not None:
+            parts.append(f"{ID_FIELD} in [{', '.join(_string(i) for i in ids)}]")
+        if flt is not None:
+            parts.append(f"({to_expression(flt)})")
+        expression = " and ".join(parts)
+        self._ensure_loaded(physical)
+        with self._writes:  # count and delete as one step against concurrent writes here
+            rows = self.client.query(physical, filter=expression, output_fields=["count(*)"])
+            matched = int(rows[0]["count(*)"]) if rows else 0
+            if matched:
+                self.client.delete(physical, filter=expression)
+                if self.embedded:
+                    self.client.flush(physical)
+        return matched
+
     def _close(self) -> None:
         self.client.close()
         if self.embedded:

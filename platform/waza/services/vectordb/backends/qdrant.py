@@ -183,5 +183,21 @@ class QdrantBackend(VectorBackend):
     def _count(self, physical: str) -> int:
         return int(self.client.count(physical, exact=True).count)
 
+    def _delete(self, physical: str, ids: list[str] | None, flt: Node | None) -> int:
+        from qdrant_client import models
+
+        must: list[Any] = []
+        if ids is not None:
+            must.append(models.HasIdCondition(has_id=list(ids)))
+        if flt is not None:
+            must.append(to_filter(flt))
+        selector = models.Filter(must=must)
+        matched = int(self.client.count(physical, count_filter=selector, exact=True).count)
+        if matched:
+            self.client.delete(
+                physical, points_selector=models.FilterSelector(filter=selector), wait=True
+            )
+        return matched
+
     def _close(self) -> None:
         self.client.close()
