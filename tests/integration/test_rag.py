@@ -198,6 +198,35 @@ def test_a_failure_leaves_an_existing_collection_as_it_was(
     assert admin.ingestion.rag.query(name, "ice carving valleys").results[0].filename == "keep.txt"
 
 
+def test_ingesting_a_folder_again_replaces_its_old_chunks(
+    live_server: LiveServer, admin: Client
+) -> None:
+    folder = folder_in(live_server, "data")
+    (folder / "tides.txt").write_text("Tides rise and fall twice a day because of the moon.\n")
+    (folder / "owls.txt").write_text("Owls hunt at night and swallow their prey whole.\n")
+    other = folder_in(live_server, "data")
+    (other / "moss.txt").write_text("Moss grows on the shaded side of stones and trees.\n")
+    name = unique("kb_again")
+    rag = admin.ingestion.rag
+    for path in (folder, other):
+        assert rag.wait(rag.ingest_folder(path, name), timeout=300).status == "COMPLETED"
+    count = admin.transport.json("GET", f"context/collections/{name}")["count"]
+    assert count == 3
+
+    (folder / "tides.txt").write_text("Tides follow the sun as well: spring tides are higher.\n")
+    again = rag.wait(rag.ingest_folder(folder, name), timeout=300)
+    assert again.status == "COMPLETED", again.error
+    assert (again.progress.vectors_inserted, again.progress.vectors_replaced) == (2, 2)
+    assert admin.transport.json("GET", f"context/collections/{name}")["count"] == count
+    texts = {r.filename: r.text for r in rag.query(name, "tides", top_k=10).results}
+    assert set(texts) == {"tides.txt", "owls.txt", "moss.txt"}  # one chunk each, none doubled
+    assert "spring tides" in texts["tides.txt"]
+
+    kept = rag.wait(rag.ingest_folder(folder, name, replace=False), timeout=300)
+    assert (kept.status, kept.progress.vectors_replaced) == ("COMPLETED", 0)
+    assert admin.transport.json("GET", f"context/collections/{name}")["count"] == count + 2
+
+
 def test_skipping_unreadable_files(live_server: LiveServer, admin: Client) -> None:
     folder = folder_in(live_server, "data")
     (folder / "good.md").write_text("Tea is made by steeping cured leaves in hot water.\n")

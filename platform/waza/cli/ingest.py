@@ -30,8 +30,10 @@ err = Console(stderr=True)
 
 def _describe(job: RagJob) -> str:
     p = job.progress
+    replaced = f" · {p.vectors_replaced} old replaced" if p.vectors_replaced else ""
     return (
         f"{p.files_done}/{p.files_total} files · {p.chunks} chunks · {p.vectors_inserted} vectors"
+        + replaced
     )
 
 
@@ -51,6 +53,9 @@ def ingest(
         bool, typer.Option("--skip-errors", help="Skip unreadable files instead of failing.")
     ] = False,
     recursive: Annotated[bool, typer.Option(help="Descend into sub-folders.")] = True,
+    replace: Annotated[
+        bool, typer.Option(help="Replace the old chunks of files ingested into it before.")
+    ] = True,
     model: Annotated[
         str | None,
         typer.Option(
@@ -78,6 +83,7 @@ def ingest(
                 chunk_size=chunk_size,
                 overlap=overlap,
                 recursive=recursive,
+                replace=replace,
                 fail_fast=not skip_errors,
                 model=model,
                 provider_type=provider,

@@ -75,12 +75,14 @@ class RagAPI:
         fail_fast: bool = True,
         model: str | None = None,
         provider_type: str | None = None,
+        replace: bool = True,
     ) -> schemas.RagJob:
         """Start a background job that catalogs, chunks, embeds and inserts every file.
 
         `path` is a folder or file on the platform's machine (made absolute here). `model` and
         `provider_type` choose the embedding model (default the platform's; a deployed one:
-        `provider_type="deployment"` and its deployment id or model name).
+        `provider_type="deployment"` and its deployment id or model name). With `replace`,
+        files ingested into the collection before have their old chunks replaced.
         """
         body = schemas.RagIngestRequest(
             path=os.path.abspath(os.path.expanduser(os.fspath(path))),
@@ -93,6 +95,7 @@ class RagAPI:
             fail_fast=fail_fast,
             model=model,
             provider_type=provider_type,
+            replace=replace,
         )
         payload = body.model_dump(mode="json", exclude_none=True)
         return self._t.parse(schemas.RagJob, "POST", "ingestion/rag/ingest", json=payload)

@@ -10,7 +10,9 @@ uses every core). Each job:
    the chunks; full queues are embedded in batches;
 3. sends the vectors to the collection: straight into a collection the job created, or, for a
    collection that existed before, into a staging folder first and into the collection only
-   once every file has succeeded.
+   once every file has succeeded;
+4. with `replace` (the default), deletes the chunks earlier jobs left for the same files
+   (same `source`, another `rag_job_id`), so re-ingesting a folder updates it in place.
 
 Chunks are sized with the embedding model's tokenizer and embedded by that model: the request's
 `model`/`provider_type` (default the platform's; a deployed `embedding` deployment works too,
@@ -21,10 +23,9 @@ offset of the chunk in the file's text), `end_offset`, `chunk_index`, `catalog_u
 `format` and `rag_job_id`.
 
 On failure or cancellation the job undoes what it created: the collection (if it created it),
-the staged vectors, and the catalog datasets it created (datasets that existed before stay).
-The one case it cannot undo is a failure in the middle of moving staged vectors into an
-existing collection (the vector service has no delete by id yet): the job then fails with a
-reason that says how many vectors arrived, all findable by their `rag_job_id`.
+the staged vectors, the vectors it had already moved into an existing collection (deleted by
+their `rag_job_id`), and the catalog datasets it created (datasets that existed before stay).
+The old chunks of replaced files are deleted only after every new vector is in.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ from waza.services.vectordb.schemas import CreateCollection
 
 if TYPE_CHECKING:
     from waza.services.ingestion.service import IngestionService
+
+REPLACE_BATCH = 200  # sources per delete filter
 
 log = get_logger("waza.ingestion.rag")
 
@@ -255,6 +258,8 @@ class Pipeline:
             assert self.sink is not None
             self.sink.commit()
             self.progress.vectors_inserted = self.sink.inserted
+            if self.sink.staged and self.req.replace:
+                self._replace_old_chunks()
             self.progress.current_file = None
             if self.staging:
                 shutil.rmtree(self.staging, ignore_errors=True)
@@ -270,13 +275,35 @@ class Pipeline:
             log.exception("rag job failed", job_id=str(self.task.job_id))
             self._fail("FAILED", f"{type(exc).__name__}: {exc}")
 
+    def _replace_old_chunks(self) -> None:
+        """Delete what earlier jobs stored for this job's files (after the new chunks are in)."""
+        sources = sorted({str(path) for path, _ in self.task.files})
+        for start in range(0, len(sources), REPLACE_BATCH):
+            part = sources[start : start + REPLACE_BATCH]
+            flt = {"source": {"$in": part}, "rag_job_id": {"$ne": str(self.task.job_id)}}
+            try:
+                self.progress.vectors_replaced += self._delete(flt)
+            except WazaError as exc:  # the new chunks are in: report, do not roll back
+                self.errors.append(
+                    f"old chunks of {len(part)} files could not be removed: {exc.detail}"
+                )
+
+    def _delete(self, flt: dict[str, Any]) -> int:
+        result = self.service.vectors.delete_vectors(
+            self.task.principal, self.task.vectordb_id, self.req.collection, filter=flt
+        )
+        return result.deleted_count
+
     def _fail(self, status: str, reason: str) -> None:
         if self.sink is not None and self.sink.staged and self.sink.inserted:
-            reason += (
-                f"; {self.sink.inserted} vectors had already been added to the existing "
-                f"collection {self.req.collection!r} and remain there, marked with "
-                f"rag_job_id={self.task.job_id}"
-            )
+            try:  # vectors already moved into the existing collection go again
+                self._delete({"rag_job_id": str(self.task.job_id)})
+            except WazaError as exc:
+                reason += (
+                    f"; {self.sink.inserted} vectors had already been added to the existing "
+                    f"collection {self.req.collection!r} and could not be removed "
+                    f"({exc.detail}); they are marked with rag_job_id={self.task.job_id}"
+                )
         problems = undo(
             self.service,
             self.task.principal,

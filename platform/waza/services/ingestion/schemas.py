@@ -124,6 +124,11 @@ class RagIngestRequest(_Body):
     )
     batch_size: int = Field(default=64, ge=1, le=1024, description="Chunks per embedding batch")
     recursive: bool = True
+    replace: bool = Field(
+        default=True,
+        description="Files ingested into this collection before are replaced: their old chunks "
+        "(same `source`) are deleted once the new ones are in",
+    )
     fail_fast: bool = Field(
         default=True,
         description="Fail (and undo) the whole job on the first unreadable file; false skips it "
@@ -159,6 +164,7 @@ class RagProgress(BaseModel):
     chunks: int = Field(default=0, description="Chunks made so far")
     chunks_embedded: int = 0
     vectors_inserted: int = 0
+    vectors_replaced: int = Field(default=0, description="Old chunks of re-ingested files deleted")
     current_file: str | None = None
 
 
