@@ -113,6 +113,37 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="Seconds between writes of runtime token usage."
     )
 
+    # --- App Garden (services/apps) --------------------------------------------------------------
+    apps_runtime: Literal["process", "swarm"] = Field(
+        default="process", description="Where apps run: managed processes, or Docker Swarm."
+    )
+    apps_placement: Literal["ray", "local"] = Field(
+        default="ray",
+        description="Process runtime: a detached Ray actor supervises each app (any node), or "
+        "the API process does (local).",
+    )
+    apps_router: Literal["auto", "file", "etcd", "none"] = Field(
+        default="auto",
+        description="Where app routes go: Traefik's etcd (auto with etcd_url) or a file folder.",
+    )
+    apps_routes_dir: Path | None = Field(
+        default=None, description="Traefik file-provider folder; default WAZA_HOME/hub/routes."
+    )
+    apps_internal_url: str = Field(
+        default="",
+        description="The API as apps and Traefik's forward-auth reach it; default http://host:port.",
+    )
+    apps_garden_url: str = Field(
+        default="", description="A remote garden catalog (JSON list of apps); empty: built-ins."
+    )
+    apps_start_timeout: float = Field(default=60.0, gt=0, description="Seconds to get ready.")
+    apps_session_ttl: float = Field(
+        default=120.0, gt=0, description="Seconds an ephemeral app lives without a heartbeat."
+    )
+    apps_ephemeral_forced: bool = Field(default=False, description="Every app is ephemeral.")
+    apps_docker_url: str = Field(default="", description="Swarm runtime: the Docker engine URL.")
+    apps_swarm_network: str = Field(default="", description="Swarm runtime: overlay network.")
+
     # --- HTTP ------------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=7777, ge=0, le=65535)

@@ -5,6 +5,7 @@ Alembic's autogenerate and the migration environment import this module; add new
 
 from waza.db.base import Base
 from waza.services.activity import models as activity_models
+from waza.services.apps import models as app_models
 from waza.services.auth import models as auth_models
 from waza.services.catalog import models as catalog_models
 from waza.services.cluster import models as cluster_models
@@ -18,6 +19,7 @@ from waza.services.vectordb import models as vectordb_models
 __all__ = [
     "Base",
     "activity_models",
+    "app_models",
     "auth_models",
     "catalog_models",
     "cluster_models",

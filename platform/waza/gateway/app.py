@@ -38,6 +38,7 @@ from waza.services.catalog.api import router as catalog_router
 from waza.services.cluster.api import router as cluster_router
 from waza.services.embedding.api import router as embedding_router
 from waza.services.ingestion.api import router as ingestion_router
+from waza.services.logger.api import router as logger_router
 from waza.services.models.api import router as models_router
 from waza.services.prompts.api import router as prompts_router
 from waza.services.retrieval.api import router as retrieval_router
@@ -62,6 +63,7 @@ SERVICE_ROUTERS = [
     models_router,
     serving_router,
     prompts_router,
+    logger_router,
 ]
 
 

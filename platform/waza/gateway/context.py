@@ -14,6 +14,8 @@ from waza.services.catalog.service import CatalogService
 from waza.services.cluster.service import ClusterService
 from waza.services.embedding.service import EmbeddingService
 from waza.services.ingestion.service import IngestionService
+from waza.services.logger.serving_source import ServingLogSource
+from waza.services.logger.service import LoggerService
 from waza.services.models.service import ModelService
 from waza.services.prompts.service import PromptService
 from waza.services.retrieval.service import RetrievalService
@@ -44,6 +46,7 @@ class WazaContext:
     models: ModelService
     serving: ServingService
     prompts: PromptService
+    logger: LoggerService
     kv: KVStore | None = None
     registration: ServiceRegistration | None = None
     extras: dict[str, object] = field(default_factory=dict)
@@ -85,6 +88,8 @@ class WazaContext:
         models.deployments_of = serving.deployments_of_model
         ingestion = IngestionService(db, settings, catalog, embedding, vectors)
         embedding.attach_serving(serving)
+        logger = LoggerService(settings.home / "logs")
+        logger.register(ServingLogSource(db, serving))
         ingestion.attach_serving(serving)
         return cls(
             settings=settings,
@@ -101,4 +106,5 @@ class WazaContext:
             models=models,
             serving=serving,
             prompts=PromptService(db),
+            logger=logger,
         )

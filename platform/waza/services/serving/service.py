@@ -23,6 +23,7 @@ from waza.db import Database
 from waza.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from waza.gateway.logging import get_logger
 from waza.gateway.principal import Principal
+from waza.services.logger.patterns import analyze
 from waza.services.models.service import ModelService, ModelSource
 from waza.services.serving import schemas
 from waza.services.serving.engines import select_engine
@@ -42,14 +43,6 @@ log = get_logger("waza.serving")
 
 RUNTIME_PREFIX = "/runtime/models"
 TARGET_CACHE_SECONDS = 2.0
-LOG_PATTERNS = {
-    "out_of_memory": ("out of memory", "outofmemory", "oom"),
-    "model_loading_failure": ("model_loading_failure", "load failed", "not found at"),
-    "cuda_error": ("cuda error", "cudnn", "nccl"),
-    "traceback": ("traceback (most recent call last)",),
-    "insufficient_resources": ("insufficient_resources", "not enough"),
-    "startup_timeout": ("startup_timeout",),
-}
 
 
 class RuntimeTarget:
@@ -392,7 +385,17 @@ class ServingService:
             return [f"(replica logs unavailable: {exc})"], 0
 
     def logs(self, principal: Principal, dep_id: uuid.UUID) -> schemas.DeploymentLogs:
-        dep = self._get(principal, dep_id)
+        return self._logs(self._get(principal, dep_id))
+
+    def deployment_log(self, dep_id: uuid.UUID) -> schemas.DeploymentLogs:
+        """A deployment's log without an access check (for the logger, which checks itself)."""
+        with self.db.session() as s:
+            dep = s.get(Deployment, dep_id)
+        if dep is None:
+            raise NotFound(f"Deployment {dep_id} not found")
+        return self._logs(dep)
+
+    def _logs(self, dep: Deployment) -> schemas.DeploymentLogs:
         events = self._events(dep.id)
         lines, seen = self._replica_lines(dep)
         all_lines = events + lines
@@ -407,20 +410,13 @@ class ServingService:
         )
 
     def patterns(self, principal: Principal, dep_id: uuid.UUID) -> schemas.LogPatterns:
-        logs = self.logs(principal, dep_id)
-        lowered = [ln.lower() for ln in logs.logs]
-        detected = {
-            name: any(any(n in ln for n in needles) for ln in lowered)
-            for name, needles in LOG_PATTERNS.items()
-        }
-        failures = [
-            ln for ln in logs.logs if " ERROR " in ln or ("[" in ln and "FAILURE]" in ln.upper())
-        ]
+        """Failure patterns in the logs (the logger's analysis, `waza.services.logger`)."""
+        found = analyze(self.logs(principal, dep_id).logs)
         return schemas.LogPatterns(
             deployment_id=dep_id,
-            patterns_detected=detected,
+            patterns_detected=found.patterns_detected,
             analysis_timestamp=datetime.now(UTC),
-            failure_lines=failures[-50:],
+            failure_lines=[f.line for f in found.failure_lines],
         )
 
     def engine_logs(self, principal: Principal, engine: str) -> schemas.EngineLogs:

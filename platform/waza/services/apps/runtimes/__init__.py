@@ -1,0 +1,1 @@
+"""Where apps run: `process` (managed processes, the embedded default) and `swarm` (Docker)."""

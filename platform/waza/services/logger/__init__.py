@@ -1,0 +1,1 @@
+"""Logger: deployment and app logs listed, read, pattern-analysed and cleaned up."""
