@@ -246,6 +246,9 @@ def _register_service_commands() -> None:
     serving.register(app)  # deploy, deployments, chat, `deployment ...`, `serving ...`
     app.add_typer(vectors.app, name="vectors")
     app.add_typer(catalog.app, name="catalog")
+    from waza.cli import apps as apps_cli
+
+    app.add_typer(apps_cli.app, name="apps")
     app.add_typer(prompts.app, name="prompts")
     app.command("ingest")(ingest.ingest)
 

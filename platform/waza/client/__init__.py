@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from waza.client.activity import ActivityAPI
+from waza.client.apps import AppFailed, AppsAPI
 from waza.client.auth import AuthAPI
 from waza.client.base import Transport, api_root
 from waza.client.catalog import CatalogAPI
@@ -37,6 +38,7 @@ from waza.client.serving import DeploymentFailed, ServingAPI
 from waza.client.vectors import VectorsAPI
 
 __all__ = [
+    "AppFailed",
     "AuthenticationError",
     "Client",
     "ConflictError",
@@ -56,7 +58,7 @@ class Client:
     """Entry point: one attribute per platform service.
 
     `auth`, `activity`, `cluster`, `vectors`, `embedding`, `catalog`, `ingestion`, `retrieval`,
-    `models`, `serving`, `prompts`.
+    `models`, `serving`, `prompts`, `apps`.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class Client:
         self.retrieval = RetrievalAPI(self.transport)
         self.models = ModelsAPI(self.transport)
         self.serving = ServingAPI(self.transport)
+        self.apps = AppsAPI(self.transport)
         self.prompts = PromptsAPI(self.transport)
         if username is not None and password is not None:
             self.auth.login(username, password)

@@ -32,6 +32,7 @@ from waza.gateway.logging import configure_logging, get_logger
 from waza.gateway.middleware import AuditSink, RequestContextMiddleware
 from waza.gateway.openapi import error_responses
 from waza.services.activity.api import router as activity_router
+from waza.services.apps.api import router as apps_router
 from waza.services.auth.api import router as auth_router
 from waza.services.auth.api import whoami_router
 from waza.services.catalog.api import router as catalog_router
@@ -62,6 +63,7 @@ SERVICE_ROUTERS = [
     retrieval_router,
     models_router,
     serving_router,
+    apps_router,
     prompts_router,
     logger_router,
 ]
@@ -172,11 +174,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(_startup, ctx)
         ctx.serving.start()
+        await run_in_threadpool(ctx.apps.start)
         log.info("waza api ready", url=settings.effective_public_url + API_PREFIX)
         try:
             yield
         finally:
             await run_in_threadpool(_stop_registration, ctx)
+            await run_in_threadpool(ctx.apps.close)
             await run_in_threadpool(ctx.serving.close)
             await run_in_threadpool(ctx.models.close)
             ctx.ingestion.close()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from waza.crypto import Envelope
 from waza.db import Database
 from waza.services.activity.service import ActivityService
+from waza.services.apps.service import AppsService
 from waza.services.auth.service import AuthService
 from waza.services.auth.tokens import KeyRing
 from waza.services.catalog.service import CatalogService
@@ -50,6 +51,13 @@ class WazaContext:
     kv: KVStore | None = None
     registration: ServiceRegistration | None = None
     extras: dict[str, object] = field(default_factory=dict)
+    apps: AppsService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.apps = AppsService(self.db, self.settings, self.auth, self.serving)
+        logger = getattr(self, "logger", None)  # the logger service serves app logs
+        if logger is not None:
+            self.apps.attach_logger(logger)
 
     def backend_checks(self) -> dict[str, str]:
         """`ok` or `unavailable` for the database and (when open) the config store."""

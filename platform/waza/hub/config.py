@@ -25,6 +25,7 @@ VENV_BIN = Path(sys.executable).parent
 # Variables the hub keeps to itself: never handed to the API service or notebooks.
 HUB_SECRETS = ("WAZA_TRAEFIK_API_PASSWORD", "WAZA_HUB_STACK_TOKEN", "JUPYTERHUB_CRYPT_KEY")
 PLATFORM_PATHS = ("/api", "/runtime", "/ui")
+ROUTES_DIR = "routes"  # file flavour: the folder Traefik watches (hub rules + app routes)
 # Tuning a notebook server reads from its environment, handed on when set for the hub.
 SINGLE_USER_PASSTHROUGH = ("WAZA_BUSY_CHECK_SECONDS", "JUPYTERHUB_ACTIVITY_INTERVAL")
 
@@ -67,12 +68,18 @@ def configure_proxy(c: Any, options: HubOptions) -> None:
         c.JupyterHub.proxy_class = "traefik_etcd"
         c.TraefikEtcdProxy.etcd_url = options.etcd_url
     else:
-        rules = options.runtime_dir / "rules.toml"
+        # Traefik watches a folder: the hub's rules file and one file per App Garden app route
+        # (written by the API, `waza.services.apps.routing`). With both set, Traefik reads the
+        # folder; the hub's own rules file is in it.
+        routes = options.runtime_dir / ROUTES_DIR
+        routes.mkdir(parents=True, exist_ok=True, mode=0o700)
+        rules = routes / "rules.toml"
         # A previous run's file would win over this run's Traefik API credentials (the proxy
         # merges it over them); the hub re-adds every route at start-up anyway.
         rules.unlink(missing_ok=True)
         c.JupyterHub.proxy_class = "traefik_file"
         c.TraefikFileProviderProxy.dynamic_config_file = str(rules)
+        c.TraefikProxy.extra_static_config = {"providers": {"file": {"directory": str(routes)}}}
 
 
 def api_environment(options: HubOptions) -> dict[str, str]:
