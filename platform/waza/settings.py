@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         "the user's own folder under $WAZA_HOME/users/<name>.",
     )
     retrieval_inline_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    ingest_schedule_interval: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds between looks for due scheduled ingestion jobs; 0 turns the "
+        "scheduler off in this process (jobs can still be run by hand).",
+    )
     datahub_gms_url: str = Field(default="", description="Sync the catalog to this DataHub GMS.")
     datahub_token: SecretStr | None = None
 

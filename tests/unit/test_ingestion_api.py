@@ -310,7 +310,7 @@ def test_scheduled_jobs(
     }
     stored = api.post("/api/ingestion/ingest/jobs", json=body, headers=ann)
     assert stored.status_code == 200, stored.text
-    assert stored.json()["status"] == "scheduled" and "does not execute" in stored.json()["message"]
+    assert stored.json()["status"] == "scheduled" and "runs as you" in stored.json()["message"]
     status = api.get(f"/api/ingestion/ingest/status/{job_id}", headers=ann).json()
     assert (status["status"], status["last_run"], status["created_urns"]) == ("pending", None, [])
 

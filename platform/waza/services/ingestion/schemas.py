@@ -74,10 +74,8 @@ class IngestJobStatus(BaseModel):
     schedule: str = ""
     source_type: str = ""
     errors: list[str] = Field(default_factory=list)
-    scheduler: str = Field(
-        default="not running",
-        description="Schedules are stored but not executed by the platform yet; run a job "
-        "with POST /ingestion/ingest/jobs/{job_id}/run",
+    next_run: str | None = Field(
+        default=None, description="When the scheduler runs it next (ISO time, UTC)"
     )
 
 
@@ -104,7 +102,7 @@ class IngestionHealth(BaseModel):
     sources: list[str]
     formats: list[str]
     rag: bool = True
-    scheduler: str = "not running: schedules are stored, not executed"
+    scheduler: str = Field(description="Whether this process runs scheduled jobs, and how often")
 
 
 # ---- RAG -----------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ RAG pipeline (folder → catalog → chunks → embeddings → collection) and t
 Access: every object (scheduled job, RAG job) belongs to its creator; admins reach all, others
 get 403. File paths are limited to the caller's data roots (see `paths`).
 
-Scheduled jobs are stored with their cron expression but the platform has no scheduler yet:
-`run_scheduled` runs one now (`POST /ingestion/ingest/jobs/{job_id}/run`).
+Scheduled jobs are stored with their cron expression (connection arguments encrypted) and run
+by `scheduler.IngestScheduler` when due, as their owner; `run_scheduled` runs one now
+(`POST /ingestion/ingest/jobs/{job_id}/run`).
 
 RAG jobs run on a background thread of this process (`rag.RagRunner`); `close` cancels them
 and waits, so they undo their work. A job left RUNNING by a process that died is failed and
@@ -23,7 +24,7 @@ import json
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -38,6 +39,7 @@ from waza.services.catalog.service import CatalogService
 from waza.services.embedding.service import EmbeddingService
 from waza.services.ingestion import formats, mcp, paths, rag, schemas, search, sources
 from waza.services.ingestion.models import IngestJob, IngestMCP, RagJob
+from waza.services.ingestion.scheduler import IngestScheduler, check_schedule, next_run
 from waza.services.vectordb.backends import check_collection_name
 from waza.services.vectordb.service import VectorService
 from waza.settings import Settings
@@ -49,28 +51,11 @@ log = get_logger("waza.ingestion")
 
 STALE_AFTER = timedelta(minutes=10)
 RECOVER_EVERY = 60.0  # seconds between looks for interrupted jobs
-_CRON_MACROS = frozenset(
-    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-)
-_CRON_CHARS = frozenset("0123456789*/,-?LW#ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-def check_schedule(schedule: str) -> str:
-    """A cron expression (5 or 6 fields, or a macro such as `@daily`); 422 otherwise."""
-    value = " ".join(schedule.split())
-    if value.lower() in _CRON_MACROS:
-        return value.lower()
-    fields = value.split(" ")
-    if len(fields) not in (5, 6) or any(not set(f.upper()) <= _CRON_CHARS for f in fields):
-        raise Unprocessable(
-            f"schedule {schedule!r} is not a cron expression (5 or 6 fields, e.g. '0 * * * *', "
-            "or @hourly/@daily/@weekly/@monthly/@yearly)"
-        )
-    return value
 
 
 def _job_status(row: IngestJob) -> schemas.IngestJobStatus:
     return schemas.IngestJobStatus(
+        next_run=next_run(row.schedule, row.last_run or row.created_at).isoformat(),
         job_id=row.job_id,
         last_run=row.last_run.isoformat() if row.last_run else None,
         status=row.status,
@@ -124,6 +109,7 @@ class IngestionService:
         self.serving: ServingService | None = None
         self.worker_id = uuid.uuid4().hex
         self.runner = rag.RagRunner(self)
+        self.scheduler = IngestScheduler(self, settings.ingest_schedule_interval)
         self._recovered_at = -RECOVER_EVERY
         self._recover_lock = threading.Lock()
 
@@ -131,13 +117,20 @@ class IngestionService:
         """Let RAG queries answer with a chat deployment of `serving`."""
         self.serving = serving
 
+    def start(self) -> None:
+        """Start running scheduled jobs when they are due (unless the interval is 0)."""
+        self.scheduler.start()
+
     def close(self) -> None:
-        """Cancel running RAG jobs (they undo their work) and stop the worker."""
+        """Stop the scheduler, cancel running RAG jobs (they undo their work), stop the worker."""
+        self.scheduler.stop()
         self.runner.close()
 
     def health(self) -> schemas.IngestionHealth:
         return schemas.IngestionHealth(
-            sources=list(sources.SOURCE_TYPES), formats=formats.supported_extensions()
+            sources=list(sources.SOURCE_TYPES),
+            formats=formats.supported_extensions(),
+            scheduler=self.scheduler.describe(),
         )
 
     # ---- active ingestion ---------------------------------------------------------------------
@@ -198,7 +191,7 @@ class IngestionService:
             status="scheduled",
             job_id=body.job_id,
             schedule=schedule,
-            message="Stored. The platform does not execute schedules yet: run the job with "
+            message=f"Stored; it runs as you on schedule {schedule!r} (UTC). Run it now with "
             f"POST /api/ingestion/ingest/jobs/{body.job_id}/run",
         )
 
@@ -217,31 +210,44 @@ class IngestionService:
         self.db.transaction(lambda s: s.delete(self._job_row(s, principal, job_id)))
 
     def run_scheduled(self, principal: Principal, job_id: str) -> schemas.IngestJobStatus:
-        """Run a stored job now and record the outcome.
-
-        It runs with its owner's rights: the owner's own call uses the caller's identity; an
-        admin running someone else's job runs it as that user without admin rights (their data
-        roots and secrets), never with the admin's.
-        """
+        """Run a stored job now and record the outcome (403/404 as for reading it)."""
         with self.db.session() as s:
-            row = self._job_row(s, principal, job_id)
+            row_id = self._job_row(s, principal, job_id).id
+        return self.execute_job(row_id)
+
+    def execute_job(
+        self, row_id: uuid.UUID, started: datetime | None = None
+    ) -> schemas.IngestJobStatus:
+        """Run a stored job with its owner's rights and record the outcome; `last_run` becomes
+        `started` (default: now; the scheduler passes the time it claimed the run at).
+
+        The job runs as its owner without admin rights (their data roots and secrets), whoever
+        triggered it: the scheduler, the owner, or an admin.
+        """
+        started = started or utcnow()
+        with self.db.session() as s:
+            row = s.get(IngestJob, row_id)
+            if row is None:
+                raise NotFound("Ingestion job not found")
             kind, sealed = row.source_type, row.conn_args_encrypted
-            owner_id, owner_name = row.owner_id, row.owner_username
-        runner = principal
-        if owner_id != principal.user_id:
             runner = Principal(
-                user_id=owner_id, username=owner_name, roles=("user",), method="session"
+                user_id=row.owner_id, username=row.owner_username, roles=("user",), method="session"
             )
-        args = json.loads(self.catalog.envelope.decrypt(sealed))
         try:
+            args = json.loads(self.catalog.envelope.decrypt(sealed))
             result = self.run(runner, kind, args)
             status, errors, urns = result.status, result.errors, result.urns
         except WazaError as exc:
             status, errors, urns = "failed", [str(exc.detail)], []
+        except Exception as exc:  # never leave a job marked running
+            log.exception("ingestion job failed", job=str(row_id))
+            status, errors, urns = "failed", [f"{type(exc).__name__}: {exc}"], []
 
         def work(s: Session) -> schemas.IngestJobStatus:
-            found = self._job_row(s, principal, job_id)
-            found.last_run, found.status = utcnow(), status
+            found = s.get(IngestJob, row_id)
+            if found is None:  # deleted while it ran
+                raise NotFound("Ingestion job not found")
+            found.last_run, found.status = started, status
             found.error_count, found.errors, found.created_urns = len(errors), errors, urns
             s.flush()
             return _job_status(found)
