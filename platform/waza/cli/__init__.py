@@ -240,7 +240,7 @@ def doctor(
 
 def _register_service_commands() -> None:
     """Command groups of the data plane live in their own modules (one per service)."""
-    from waza.cli import catalog, ingest, models, prompts, serving, vectors
+    from waza.cli import catalog, ingest, logs, models, prompts, serving, vectors
 
     app.add_typer(models.app, name="models")
     serving.register(app)  # deploy, deployments, chat, `deployment ...`, `serving ...`
@@ -250,6 +250,7 @@ def _register_service_commands() -> None:
 
     app.add_typer(apps_cli.app, name="apps")
     app.add_typer(prompts.app, name="prompts")
+    app.add_typer(logs.app, name="logs")
     app.command("ingest")(ingest.ingest)
 
     from waza.cli import stack

@@ -31,6 +31,7 @@ from waza.client.errors import (
     WazaAPIError,
 )
 from waza.client.ingestion import IngestionAPI
+from waza.client.logs import LogsAPI
 from waza.client.models import DownloadFailed, ModelsAPI
 from waza.client.prompts import PromptsAPI
 from waza.client.retrieval import RetrievalAPI
@@ -58,7 +59,7 @@ class Client:
     """Entry point: one attribute per platform service.
 
     `auth`, `activity`, `cluster`, `vectors`, `embedding`, `catalog`, `ingestion`, `retrieval`,
-    `models`, `serving`, `prompts`, `apps`.
+    `models`, `serving`, `prompts`, `apps`, `logs`.
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class Client:
         self.serving = ServingAPI(self.transport)
         self.apps = AppsAPI(self.transport)
         self.prompts = PromptsAPI(self.transport)
+        self.logs = LogsAPI(self.transport)
         if username is not None and password is not None:
             self.auth.login(username, password)
 
