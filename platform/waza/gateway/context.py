@@ -15,8 +15,8 @@ from waza.services.catalog.service import CatalogService
 from waza.services.cluster.service import ClusterService
 from waza.services.embedding.service import EmbeddingService
 from waza.services.ingestion.service import IngestionService
-from waza.services.logger.serving_source import ServingLogSource
 from waza.services.logger.service import LoggerService
+from waza.services.logger.serving_source import ServingLogSource
 from waza.services.models.service import ModelService
 from waza.services.prompts.service import PromptService
 from waza.services.retrieval.service import RetrievalService

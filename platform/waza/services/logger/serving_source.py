@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, func, select
 
@@ -56,15 +55,17 @@ class ServingLogSource:
         for dep, count, chars, first, last in rows:
             yield self._entry(dep, int(count), int(chars or 0), first, last)
 
-    def _entry(self, dep: Deployment, count: int, chars: int, first: Any, last: Any) -> LogEntry:
+    def _entry(
+        self, dep: Deployment, count: int, chars: int, first: datetime | None, last: datetime | None
+    ) -> LogEntry:
         engine = dep.engine_name if dep.engine_name in ENGINES else "unknown"
         return LogEntry(
             deployment_id=str(dep.id),
             deployment_type=engine,
             location=f"ray-serve://{self.serving.supervisor.app_name(dep.id)}/{dep.engine_name}",
             size=chars + count * (_LINE_OVERHEAD + 1),
-            created_at=_aware(first) or dep.created_at,
-            modified_at=_aware(last) or dep.updated_at,
+            created_at=first or dep.created_at,
+            modified_at=last or dep.updated_at,
             owner_id=dep.owner_id,
             orphaned=False,  # events cascade with their deployment
             active=dep.status in ACTIVE_STATUSES,
@@ -94,15 +95,3 @@ class ServingLogSource:
             )
         )
         return [entry.location]
-
-
-def _aware(value: Any) -> datetime | None:
-    """Aggregates bypass the column type on some backends: make the time UTC-aware."""
-    from waza.db.base import UTCDateTime
-
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite returns the stored text for min()/max()
-        value = datetime.fromisoformat(value)
-    result: datetime | None = UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
-    return result

@@ -136,7 +136,7 @@ class FileLogSource:
             deployment_type=self.deployment_type,
             location=str(files[-1]),
             size=sum(st.st_size for st in stats),
-            created_at=_stamp(min(st.st_mtime if i else st.st_ctime for i, st in enumerate(stats))),
+            created_at=_stamp(min(st.st_mtime for st in stats)),  # no birth time on Linux
             modified_at=_stamp(max(st.st_mtime for st in stats)),
             owner_id=ref.owner_id if ref else None,
             orphaned=ref is None,
