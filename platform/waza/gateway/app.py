@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(_startup, ctx)
         ctx.serving.start()
+        await run_in_threadpool(ctx.apps.start)
         ctx.ingestion.start()
         await run_in_threadpool(ctx.apps.start)
         log.info("waza api ready", url=settings.effective_public_url + API_PREFIX)

@@ -24,6 +24,7 @@ log = get_logger("waza.apps.garden")
 
 CATALOG = Path(__file__).parent / "templates" / "catalog.yaml"
 REMOTE_TTL = 600.0
+REMOTE_RETRY = 60.0  # an unreachable catalog is tried again after this long (or on a refresh)
 REMOTE_TIMEOUT = 5.0
 REQUIRED = ("name", "version", "description", "compose_yml")
 
@@ -47,8 +48,10 @@ class Garden:
         self._remote: list[dict[str, Any]] = []
         self._fetched_at: float | None = None
         self._error: str | None = None
+        self._attempted_at: float | None = None
 
     def _fetch(self) -> None:
+        self._attempted_at = time.time()
         try:
             reply = httpx.get(self.url, timeout=REMOTE_TIMEOUT, follow_redirects=True)
             reply.raise_for_status()
@@ -70,8 +73,10 @@ class Garden:
         if not self.url:
             return []
         with self._lock:
-            stale = self._fetched_at is None or time.time() - self._fetched_at > REMOTE_TTL
-            if force_refresh or stale:
+            now = time.time()
+            stale = self._fetched_at is None or now - self._fetched_at > REMOTE_TTL
+            retry = self._attempted_at is None or now - self._attempted_at > REMOTE_RETRY
+            if force_refresh or (stale and retry):
                 self._fetch()
             return list(self._remote)
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from waza.db import Database
@@ -940,13 +940,8 @@ class AppsService:
 
     def _delete(self, dep_id: uuid.UUID) -> None:
         def work(s: Session) -> None:
-            row = s.get(AppDeployment, dep_id)
-            if row is not None:
-                for inst in s.scalars(
-                    select(AppInstance).where(AppInstance.deployment_id == dep_id)
-                ):
-                    s.delete(inst)
-                s.delete(row)
+            s.execute(delete(AppInstance).where(AppInstance.deployment_id == dep_id))
+            s.execute(delete(AppDeployment).where(AppDeployment.id == dep_id))
 
         self.db.transaction(work)
         self._gate_cache.pop(dep_id, None)
