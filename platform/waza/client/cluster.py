@@ -76,6 +76,10 @@ class ClusterAPI:
     def hostname(self) -> str:
         return str(self._t.json("GET", "cluster/get_hostname")["hostname"])
 
+    def metrics(self) -> schemas.HostMetrics:
+        """CPU, memory and GPU use of the platform's machine right now (waza only)."""
+        return self._t.parse(schemas.HostMetrics, "GET", "cluster/metrics")
+
     def runtime_config(self) -> dict[str, Any]:
         result: dict[str, Any] = self._t.json("GET", "cluster/runtime_config")
         return result

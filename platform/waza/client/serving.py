@@ -303,7 +303,42 @@ class ServingAPI:
         reply = self._t.json("POST", url, json=body, timeout=timeout)
         return str(reply["choices"][0]["message"].get("content") or "")
 
-    def _chat_stream(self, url: str, body: dict[str, Any]) -> Pieces:
+    def chat_stream(
+        self,
+        deployment_id: Id,
+        prompt: str | Sequence[Message],
+        *,
+        system: str | None = None,
+        **sampling: Any,
+    ) -> ChatStream:
+        """A streamed answer that also measures itself: iterate it for text pieces, then read
+        ``usage`` (token counts from the runtime), ``ttft`` and ``tokens_per_s``.
+
+            s = client.serving.chat_stream(dep_id, "Hi!", max_tokens=64)
+            for piece in s: print(piece, end="")
+            s.ttft, s.tokens_per_s, s.usage["completion_tokens"]
+
+        ``close()`` (or leaving the loop early and closing) stops generation on the server.
+        """
+        messages: list[Message] = (
+            [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        )
+        if system is not None:
+            messages.insert(0, {"role": "system", "content": system})
+        body = {
+            "model": "waza",
+            "messages": messages,
+            "stream_options": {"include_usage": True},
+            **sampling,
+        }
+        return ChatStream(self, f"{self.runtime_url(deployment_id)}/chat/completions", body)
+
+    def _chat_stream(
+        self,
+        url: str,
+        body: dict[str, Any],
+        on_usage: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Pieces:
         with self._t.stream("POST", url, json={**body, "stream": True}) as response:
             for _, data in sse_events(response.iter_lines()):
                 if data == "[DONE]":
@@ -312,10 +347,66 @@ class ServingAPI:
                 if "error" in chunk:
                     error = chunk["error"]
                     raise WazaAPIError(502, error.get("message") or str(error))
+                if on_usage is not None and chunk.get("usage"):
+                    on_usage(dict(chunk["usage"]))
                 for choice in chunk.get("choices") or []:
                     text = (choice.get("delta") or {}).get("content")
                     if text:
                         yield str(text)
+
+
+class ChatStream:
+    """One streamed chat answer (`ServingAPI.chat_stream`): an iterator of text pieces that
+    times itself. ``ttft`` is the seconds from opening the stream to the first piece,
+    ``tokens_per_s`` the completion tokens over the seconds from the first piece to the end
+    (the runtime's own definition), ``usage`` the runtime's token counts."""
+
+    def __init__(self, api: ServingAPI, url: str, body: dict[str, Any]) -> None:
+        self.usage: dict[str, Any] = {}
+        self.text = ""
+        self.started: float | None = None
+        self.first_piece: float | None = None
+        self.finished: float | None = None
+        self._pieces = api._chat_stream(url, body, on_usage=self.usage.update)
+
+    def __iter__(self) -> ChatStream:
+        return self
+
+    def __next__(self) -> str:
+        if self.started is None:
+            self.started = time.perf_counter()
+        try:
+            piece = next(self._pieces)
+        except StopIteration:
+            self.finished = self.finished or time.perf_counter()
+            raise
+        if self.first_piece is None:
+            self.first_piece = time.perf_counter()
+        self.text += piece
+        return piece
+
+    def close(self) -> None:
+        """Stop reading (the server stops generating)."""
+        self._pieces.close()
+        self.finished = self.finished or time.perf_counter()
+
+    @property
+    def ttft(self) -> float | None:
+        if self.started is None or self.first_piece is None:
+            return None
+        return self.first_piece - self.started
+
+    @property
+    def completion_tokens(self) -> int | None:
+        value = self.usage.get("completion_tokens")
+        return int(value) if value is not None else None
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        tokens = self.completion_tokens
+        if tokens is None or self.first_piece is None or self.finished is None:
+            return None
+        return tokens / max(self.finished - self.first_piece, 1e-6)
 
 
 ServingClient = ServingAPI

@@ -203,6 +203,12 @@ def cluster_capabilities(ctx: Context, _: CurrentUser) -> schemas.ClusterCapabil
     return ctx.cluster.capabilities()
 
 
+@router.get("/metrics", response_model=schemas.HostMetrics, responses=USER)
+def host_metrics(ctx: Context, _: CurrentUser) -> schemas.HostMetrics:
+    """This machine's CPU, memory and GPU use right now (waza; for live charts)."""
+    return ctx.cluster.metrics()
+
+
 @router.get("/federations", responses=USER)
 def list_federations(
     _: CurrentUser,

@@ -178,3 +178,27 @@ class ClusterCapabilities(BaseModel):
     active_deployments: int = 0
     ray_ready: bool = False
     local_node_id: str | None = None
+
+
+class GpuUse(BaseModel):
+    """One GPU's use now (``nvidia-smi``)."""
+
+    index: int
+    name: str
+    memory_total_mib: int | None = None
+    memory_used_mib: int | None = None
+    utilization_pct: int | None = None
+
+
+class HostMetrics(BaseModel):
+    """`GET /cluster/metrics`: this machine's CPU, memory and GPU use right now (waza only)."""
+
+    hostname: str
+    at: datetime = Field(description="When the sample was taken (UTC)")
+    cpu_count: int
+    cpu_percent: float = Field(description="CPU use over the last ~0.1 s, 0-100")
+    load_average: list[float] = Field(default_factory=list, description="1, 5 and 15 min")
+    memory_total: int = Field(description="Bytes")
+    memory_used: int = Field(description="Bytes")
+    memory_percent: float
+    gpus: list[GpuUse] = Field(default_factory=list)

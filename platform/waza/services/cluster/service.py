@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import psutil
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -429,6 +430,26 @@ class ClusterService:
             "public_url": _strip_userinfo(self.settings.effective_public_url),
             "gpu_count": info.gpu_count,
         }
+
+    def metrics(self) -> schemas.HostMetrics:
+        """This machine's CPU, memory and GPU use now (live charts; not stored)."""
+        mem = psutil.virtual_memory()
+        try:
+            load = [round(x, 2) for x in os.getloadavg()]
+        except OSError:
+            load = []
+        gpus = hw.query_gpus() if self.host.gpu_count else []
+        return schemas.HostMetrics(
+            hostname=self.host.hostname,
+            at=utcnow(),
+            cpu_count=psutil.cpu_count() or 1,
+            cpu_percent=psutil.cpu_percent(interval=0.1),
+            load_average=load,
+            memory_total=int(mem.total),
+            memory_used=int(mem.total - mem.available),
+            memory_percent=float(mem.percent),
+            gpus=[schemas.GpuUse.model_validate(g) for g in gpus],
+        )
 
     def capabilities(self) -> schemas.ClusterCapabilities:
         """What this cluster offers (kamiwaza `cluster_capabilities`); no federation yet."""
