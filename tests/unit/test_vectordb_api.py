@@ -254,6 +254,19 @@ def test_insert_and_query_behaviour(api: TestClient, alice: Headers) -> None:
     assert inserted["inserted_count"] == 1 and inserted["created_collection"] is False
 
 
+def test_searches_report_the_engine_time(api: TestClient, alice: Headers) -> None:
+    db = _create(api, alice)["id"]
+    _insert(api, alice, db)
+    reply = _query(api, alice, db)
+    timings = dict(
+        part.strip().split(";dur=") for part in reply.headers["server-timing"].split(",")
+    )
+    assert set(timings) == {"engine", "app"}
+    assert 0 < float(timings["engine"]) <= float(timings["app"])
+    plain = api.get("/api/context/health").headers["server-timing"]
+    assert plain.startswith("app;dur=")  # no engine call, no engine time
+
+
 def test_search_on_an_empty_collection_is_empty(api: TestClient, alice: Headers) -> None:
     db = _create(api, alice)["id"]
     body = {"name": "empty_one", "dimension": 3, "vectordb_id": db, "metric": "L2"}

@@ -1,5 +1,6 @@
 """One pure-ASGI middleware for what every request needs: a request id, a body-size limit, an
-access log line, and an audit record of every mutating call.
+access log line, an audit record of every mutating call, and a Server-Timing header
+(`waza.gateway.timing`).
 
 The audit row is written before the last byte of the response leaves, so a client that reads the
 activity log right after a call sees that call.
@@ -17,6 +18,7 @@ from typing import Any
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from waza.gateway import timing
 from waza.gateway.logging import get_logger
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -56,6 +58,7 @@ class RequestContextMiddleware:
         receive = too_large
 
         started = time.perf_counter()
+        timings = timing.begin()
         status = {"code": 500}
         audited = scope["method"] in MUTATING and scope["path"].startswith("/api/")
 
@@ -66,6 +69,7 @@ class RequestContextMiddleware:
                 message["headers"] = [
                     *message["headers"],
                     (b"x-request-id", request_id.encode()),
+                    (b"server-timing", timing.header(timings, time.perf_counter() - started)),
                 ]
             elif (
                 message["type"] == "http.response.body"

@@ -29,6 +29,7 @@ import numpy as np
 
 from waza.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unprocessable, WazaError
 from waza.gateway.logging import get_logger
+from waza.gateway.timing import timed
 from waza.services.vectordb.filters import Node
 
 log = get_logger("waza.vectordb")
@@ -223,7 +224,7 @@ class VectorBackend(ABC):
         """Serialise when needed; turn engine failures into a 503 with the engine's message."""
         if self._closed:
             raise ServiceUnavailable(f"The {self.engine} vector DB is closed")
-        with self._engine_lock:
+        with self._engine_lock, timed("engine"):
             try:
                 yield
             except WazaError:
