@@ -241,3 +241,38 @@ def test_render(api: TestClient, admin: Headers, make_user: Callable[[], Headers
     assert (
         api.post(url, json={"variables": {"country": "x"}}, headers=make_user()).status_code == 403
     )
+
+
+@pytest.fixture(scope="module")
+def renderer(make_user: Callable[[], Headers]) -> Headers:
+    return make_user()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("{{ 'a'|center(2000000000) }}", "memory"),
+        ("{{ 'x' * 1000000000 }}", "too large"),
+        ("{{ 10 ** 100000000 }}", "too large"),
+        ("{% for i in range(100000) %}{{ 'y' * 100 }}{% endfor %}", "too long"),
+        ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "recursion"),
+        ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+         "too long to render"),
+    ],
+)  # fmt: skip
+def test_hostile_templates_are_refused_by_the_worker(
+    api: TestClient, renderer: Headers, monkeypatch: pytest.MonkeyPatch, content: str,
+    reason: str,
+) -> None:  # fmt: skip
+    from waza.services.prompts import rendering
+
+    monkeypatch.setattr(rendering, "RENDER_SECONDS", 1.0)
+    user = renderer
+    template = create(api, user, "templates", content=content)  # the API never evaluates it
+    assert template["variables"] == []
+    reply = api.post(f"/api/prompts/templates/{template['id']}/render", json={}, headers=user)
+    assert reply.status_code == 400 and reason in reply.json()["detail"], reply.text
+    fine = create(api, user, "templates", content="still {{ ok }}")
+    after = api.post(f"/api/prompts/templates/{fine['id']}/render",
+                     json={"variables": {"ok": "working"}}, headers=user)  # fmt: skip
+    assert after.json()["text"] == "still working"

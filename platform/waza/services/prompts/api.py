@@ -115,7 +115,7 @@ for _segment, _kind in schemas.KINDS.items():
 @router.post(
     "/templates/{template_id}/render",
     response_model=schemas.RenderResult,
-    responses=error_responses(400, 401, 403, 404),
+    responses=error_responses(400, 401, 403, 404, 503),
 )
 def render_template(
     ctx: Context, user: ReaderUser, template_id: uuid.UUID, body: schemas.RenderRequest
