@@ -312,7 +312,9 @@ def test_forward_auth_lets_only_the_owner_and_admins_in(
         follow_redirects=False,
     )
     assert browser.status_code == 302
-    assert browser.headers["location"].startswith(f"/api/apps/open/{alice_app['id']}?next=")
+    assert browser.headers["location"].startswith(
+        f"http://127.0.0.1:7777/api/apps/open/{alice_app['id']}?next="
+    )
     owner = client.get(
         path, headers={**alice, "cookie": "theme=dark; access_token=secret; waza_app_x=1"}
     )

@@ -261,10 +261,15 @@ async def _caller(request: Request, ctx: WazaContext, dep_id: uuid.UUID) -> Prin
     return await run_in_threadpool(ctx.auth.resolve, token)
 
 
-def _login_url(ctx: WazaContext, dep_id: uuid.UUID, uri: str) -> str:
+def _login_url(request: Request, ctx: WazaContext, dep_id: uuid.UUID, uri: str) -> str:
+    """Absolute: Traefik resolves a relative Location against the forward-auth address (the
+    API's own port), so the public origin comes from the forwarded headers."""
     hub = hub_auth.identity(ctx)
     base = hub.prefix.rstrip("/") if hub is not None else ""
-    return f"{base}/api/apps/open/{dep_id}?next={quote(uri, safe='/')}"
+    host = request.headers.get("x-forwarded-host")
+    proto = request.headers.get("x-forwarded-proto", "http")
+    origin = f"{proto}://{host}" if host else ctx.settings.effective_public_url
+    return f"{origin}{base}/api/apps/open/{dep_id}?next={quote(uri, safe='/')}"
 
 
 def _app_cookies(request: Request) -> str:
@@ -292,8 +297,9 @@ async def forward_auth(request: Request, ctx: Context, deployment_id: uuid.UUID)
         method = request.headers.get("x-forwarded-method", request.method)
         if method == "GET" and "text/html" in request.headers.get("accept", ""):
             uri = request.headers.get("x-forwarded-uri") or f"/apps/{deployment_id}/"
-            return RedirectResponse(_login_url(ctx, deployment_id, uri), status_code=302)
+            return RedirectResponse(_login_url(request, ctx, deployment_id, uri), status_code=302)
         raise Unauthorized(NOT_AUTHENTICATED)
+    request.state.principal = principal  # for the access log
     if ctx.apps.gate_cached(principal, deployment_id) is False:
         await run_in_threadpool(ctx.apps.gate, principal, deployment_id)
     headers = {

@@ -122,7 +122,8 @@ class AppInstance(BaseModel):
     deployment_id: uuid.UUID
     deployed_at: datetime
     container_id: str | None = None
-    node_id: str | None = None
+    node_id: uuid.UUID | None = None
+    runtime_node_id: str | None = Field(default=None, description="e.g. the Ray node id")
     host_name: str | None = None
     listen_port: int | None = None
     status: str | None = None

@@ -804,12 +804,15 @@ class AppsService:
 
     @staticmethod
     def _instance_view(inst: AppInstance) -> schemas.AppInstance:
+        node = inst.node_id
         return schemas.AppInstance(
             id=inst.id,
             deployment_id=inst.deployment_id,
             deployed_at=inst.deployed_at,
             container_id=inst.container_id,
-            node_id=inst.node_id,
+            # the SDK wants a UUID: a stable one derived from the Ray node id (kept as is too)
+            node_id=uuid.uuid5(uuid.NAMESPACE_URL, f"ray-node:{node}") if node else None,
+            runtime_node_id=node,
             host_name=inst.host_name,
             listen_port=inst.listen_port,
             status=inst.status,
