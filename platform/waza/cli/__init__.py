@@ -249,15 +249,6 @@ def _register_service_commands() -> None:
     from waza.cli import apps as apps_cli
 
     app.add_typer(apps_cli.app, name="apps")
-    from waza.cli import apps as apps_cli
-
-    app.add_typer(apps_cli.app, name="apps")
-    from waza.cli import apps as apps_cli
-
-    app.add_typer(apps_cli.app, name="apps")
-    from waza.cli import apps as apps_cli
-
-    app.add_typer(apps_cli.app, name="apps")
     app.add_typer(prompts.app, name="prompts")
     app.add_typer(logs.app, name="logs")
     app.command("ingest")(ingest.ingest)
