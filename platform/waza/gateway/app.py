@@ -176,7 +176,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.serving.start()
         await run_in_threadpool(ctx.apps.start)
         ctx.ingestion.start()
-        await run_in_threadpool(ctx.apps.start)
         log.info("waza api ready", url=settings.effective_public_url + API_PREFIX)
         try:
             yield

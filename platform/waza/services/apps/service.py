@@ -140,6 +140,8 @@ class AppsService:
 
     def start(self) -> None:
         """Register the built-in templates, reconcile in the background, start the watcher."""
+        if self._watcher is not None:
+            return  # started already
         try:
             self.ensure_builtins()
         except Exception as exc:
