@@ -128,8 +128,8 @@ def test_admin_sees_the_platform_menu_and_status(
     assert nav.locator("#waza-nav-docs").get_attribute("href") == "/api/docs"
     assert nav.locator("#waza-nav-ui").get_attribute("href") == "/ui/"
     assert nav.locator("#waza-nav-admin").get_attribute("href") == "/services/waza-admin/"
-    nav.locator("#waza-nav-admin").click()
-    page.wait_for_selector("#waza-admin-placeholder")
+    nav.locator("#waza-nav-admin").click()  # the Panel dashboard, through hub OAuth
+    page.wait_for_selector("text=signed in as", timeout=60_000)
     page.context.close()
 
 

@@ -54,6 +54,12 @@ def test_configure_file_flavour(options: HubOptions) -> None:
     assert api["command"][1:4] == ["-m", "waza", "api"] and api["command"][-1] == "17777"
     assert api["environment"]["WAZA_PUBLIC_URL"] == "http://127.0.0.1:18123"
     assert set(services) == {"waza", "waza-admin", "idle-culler", "waza-stack"}
+    admin = services["waza-admin"]
+    assert admin["command"][1:] == ["-m", "waza_widgets.admin"]
+    assert admin["url"] == options.admin_url and admin["oauth_redirect_uri"].endswith("/login")
+    assert admin["oauth_client_allowed_scopes"] == ["access:services!service=waza"]
+    assert admin["environment"]["WAZA_API_URL"] == "http://127.0.0.1:17777/api"
+    assert "WAZA_API_KEY" not in admin["environment"]
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["user"]["scopes"] == ["self", "access:services"]
     assert "delete:servers" in roles["idle-culler"]["scopes"]

@@ -100,8 +100,45 @@ def api_environment(options: HubOptions) -> dict[str, str]:
     return env
 
 
+def admin_environment(options: HubOptions) -> dict[str, str]:
+    """The admin dashboard's environment: no hub secrets, no inherited credentials; the API
+    straight on loopback. It acts only with the signed-in admin's hub token."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in HUB_SECRETS and not k.startswith("JUPYTERHUB_") and k != "WAZA_API_KEY"
+    }
+    env.update(
+        {
+            "WAZA_HOME": str(options.home),
+            "WAZA_API_URL": options.api_url + "/api",
+            "WAZA_PUBLIC_URL": options.url,
+            "WAZA_PLATFORM_SERVICE": API_SERVICE,
+            "WAZA_CLI_PROFILE": "",  # never the admin token `waza up` saved for the CLI
+        }
+    )
+    return env
+
+
+def admin_service(options: HubOptions) -> dict[str, Any]:
+    """The Panel admin dashboard (`waza_widgets.admin`): hub OAuth, admins only.
+
+    Its OAuth tokens may also reach the platform API (``oauth_client_allowed_scopes``): the
+    dashboard calls the API as the signed-in admin."""
+    return {
+        "name": ADMIN_SERVICE,
+        "url": options.admin_url,
+        "command": [sys.executable, "-m", "waza_widgets.admin"],
+        "environment": admin_environment(options),
+        "oauth_no_confirm": True,
+        "oauth_redirect_uri": f"/services/{ADMIN_SERVICE}/login",
+        "oauth_client_allowed_scopes": [f"access:services!service={API_SERVICE}"],
+        "display": False,
+    }
+
+
 def services(options: HubOptions) -> list[dict[str, Any]]:
-    """The platform API (managed), the admin dashboard placeholder, culler, stack token."""
+    """The platform API (managed), the admin dashboard (managed), culler, stack token."""
     api = [sys.executable, "-m", "waza", "api", "--host", "127.0.0.1"]
     result: list[dict[str, Any]] = [
         {
@@ -113,13 +150,7 @@ def services(options: HubOptions) -> list[dict[str, Any]]:
             "display": True,
             "timeout": 120,
         },
-        {
-            # Placeholder served by the API until the widgets issue brings the Panel dashboard.
-            "name": ADMIN_SERVICE,
-            "url": options.api_url,
-            "oauth_no_confirm": True,
-            "display": False,
-        },
+        admin_service(options),
     ]
     if options.idle_timeout > 0:
         result.append(

@@ -12,6 +12,7 @@ hand gets the fixed defaults below.
 | ``WAZA_TRAEFIK_API_PORT`` | ``8099`` | Traefik's API entrypoint (loopback, basic auth) |
 | ``WAZA_TRAEFIK_API_PASSWORD`` | generated per start | its password |
 | ``WAZA_PORT`` | ``7777`` | the platform API process (loopback) |
+| ``WAZA_ADMIN_PORT`` | ``7778`` | the admin dashboard service (Panel, loopback) |
 | ``WAZA_HUB_DB_URL`` | SQLite in ``$WAZA_HOME/hub`` | JupyterHub's own database |
 | ``WAZA_HUB_IDLE_TIMEOUT`` | ``3600`` | seconds before an idle server is stopped (0: never) |
 | ``WAZA_HUB_CULL_EVERY`` | ``300`` | how often the culler looks |
@@ -51,6 +52,7 @@ class HubOptions:
     traefik_api_port: int = 8099
     traefik_api_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     api_port: int = 7777
+    admin_port: int = 7778
     etcd_url: str = ""
     hub_db_url: str = ""
     idle_timeout: int = 3600
@@ -72,6 +74,7 @@ class HubOptions:
             traefik_api_password=os.environ.get("WAZA_TRAEFIK_API_PASSWORD")
             or secrets.token_urlsafe(24),
             api_port=settings.port,
+            admin_port=_int("WAZA_ADMIN_PORT", 7778),
             etcd_url=settings.etcd_url,
             hub_db_url=os.environ.get("WAZA_HUB_DB_URL", ""),
             idle_timeout=_int("WAZA_HUB_IDLE_TIMEOUT", 3600),
@@ -96,6 +99,11 @@ class HubOptions:
     def api_url(self) -> str:
         """The platform API process, straight (loopback, no proxy)."""
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def admin_url(self) -> str:
+        """The admin dashboard service (Panel), straight (loopback, no proxy)."""
+        return f"http://127.0.0.1:{self.admin_port}"
 
     @property
     def hub_url(self) -> str:
@@ -128,6 +136,7 @@ class HubOptions:
             "WAZA_TRAEFIK_API_PORT": str(self.traefik_api_port),
             "WAZA_TRAEFIK_API_PASSWORD": self.traefik_api_password,
             "WAZA_PORT": str(self.api_port),
+            "WAZA_ADMIN_PORT": str(self.admin_port),
             "WAZA_HUB_IDLE_TIMEOUT": str(self.idle_timeout),
             "WAZA_HUB_CULL_EVERY": str(self.cull_every),
             "WAZA_HUB_STACK_TOKEN": self.stack_token,

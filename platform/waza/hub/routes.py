@@ -1,8 +1,8 @@
 """Routes the API adds when it runs as a hub service (mounted by `gateway.hub_auth.install`).
 
 Under the service prefix (``/services/waza/``): a landing page, the OAuth login and callback,
-logout, and the platform status the hub home page shows admins. Plus the placeholder page of
-the admin dashboard service (``/services/waza-admin/``) until the widgets issue replaces it.
+logout, and the platform status the hub home page shows admins. The admin dashboard is a
+service of its own (``/services/waza-admin/``, `waza_widgets.admin`).
 """
 
 from __future__ import annotations
@@ -129,14 +129,3 @@ def _deployments(ctx: WazaContext) -> dict[str, Any]:
         except Exception:
             return {"running": None, "error": "unavailable"}
     return {"running": None}
-
-
-@router.get("/services/waza-admin/")
-async def admin_dashboard_placeholder() -> HTMLResponse:
-    """Placeholder of the admin dashboard service (the widgets issue provides the real one)."""
-    return _page(
-        "waza admin dashboard",
-        "<p id='waza-admin-placeholder'>The admin dashboard is not installed yet. Meanwhile: "
-        "<a href='/hub/admin'>hub admin</a> for users and servers, "
-        "<a href='/api/docs'>API docs</a>, and <code>waza admin …</code> on the server.</p>",
-    )

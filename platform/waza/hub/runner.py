@@ -157,7 +157,8 @@ class Stack:
     @classmethod
     def plan(cls, settings: Settings, port: int = 8000, host: str = "127.0.0.1") -> Stack:
         """A stack on public ``host:port``; internal ports are free ones unless configured
-        (``WAZA_HUB_PORT``, ``WAZA_TRAEFIK_API_PORT``, ``WAZA_PORT`` for the API)."""
+        (``WAZA_HUB_PORT``, ``WAZA_TRAEFIK_API_PORT``, ``WAZA_PORT`` for the API,
+        ``WAZA_ADMIN_PORT`` for the admin dashboard)."""
         base = HubOptions.from_env(settings)
         env = os.environ
         options = replace(
@@ -167,6 +168,7 @@ class Stack:
             hub_port=int(env.get("WAZA_HUB_PORT") or free_port()),
             traefik_api_port=int(env.get("WAZA_TRAEFIK_API_PORT") or free_port()),
             api_port=settings.port if "port" in settings.model_fields_set else free_port(),
+            admin_port=int(env.get("WAZA_ADMIN_PORT") or free_port()),
             stack_token=secrets.token_hex(32),
         )
         return cls(settings, options)

@@ -1,0 +1,3 @@
+from waza_widgets.admin.service import main
+
+raise SystemExit(main())
