@@ -20,6 +20,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_PASSWORD, create_user, login, running_app
+from waza.services.logger.patterns import PATTERNS
 
 HTTP_SERVER = "['{python}', '-m', 'http.server', '{port}', '--bind', '{host}']"
 CRASH = "['{python}', '-c', 'print(\"starting\"); raise RuntimeError(\"boom\")']"
@@ -385,8 +386,16 @@ def test_a_crashing_app_is_failed_with_its_log_pattern(
     assert "RuntimeError: boom" in dep["error_message"]
     assert not (routes_dir(client) / f"app-{dep['id']}.yaml").exists()
     logs = client.get(f"/api/apps/deployment/{dep['id']}/logs", headers=alice).json()
-    assert logs["patterns_detected"]["traceback"] is True
     assert any("RuntimeError: boom" in line for line in logs["lines"])
+    # one analysis: the app's patterns are the logger service's, for the same log file
+    logger = client.get(
+        f"/api/logger/deployments/app_garden/{dep['id']}/patterns", headers=alice
+    ).json()
+    assert logs["patterns_detected"] == logger["patterns_detected"]
+    assert set(logs["patterns_detected"]) == set(PATTERNS)
+    found = [name for name, hit in logs["patterns_detected"].items() if hit]
+    assert found == ["traceback"]
+    assert f"(log patterns: {', '.join(found)})" in dep["error_message"]
     assert client.delete(f"/api/apps/deployment/{dep['id']}", headers=alice).json() is True
 
 
@@ -403,6 +412,7 @@ def test_a_taken_preferred_port_is_replaced_and_an_app_stuck_on_one_fails(
         assert dep["instances"][0]["listen_port"] != taken
         logs = client.get(f"/api/apps/deployment/{dep['id']}/logs", headers=alice).json()
         assert any(f"preferred port {taken} is in use" in line for line in logs["lines"])
+        assert logs["patterns_detected"]["port_in_use"] is False  # a note, not the app's failure
         client.delete(f"/api/apps/deployment/{dep['id']}", headers=alice)
 
         stuck_cmd = f"['{{python}}', '-m', 'http.server', '{taken}', '--bind', '127.0.0.1']"
@@ -412,6 +422,7 @@ def test_a_taken_preferred_port_is_replaced_and_an_app_stuck_on_one_fails(
         assert "port_in_use" in dep["error_message"]
         logs = client.get(f"/api/apps/deployment/{dep['id']}/logs", headers=alice).json()
         assert sum("start attempt" in line for line in logs["lines"]) == 3
+        assert logs["patterns_detected"]["port_in_use"] is True
 
 
 def test_a_process_that_dies_later_is_marked_failed(

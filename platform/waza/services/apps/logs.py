@@ -1,22 +1,20 @@
 """App logs: reading a log file's tail and naming the failure patterns found in it.
 
-The patterns are the ones the logger service reports for deployments (out of memory, CUDA
-errors, missing files, port in use, a Python traceback).
+The patterns come from the logger service (`waza.services.logger.patterns.analyze`), so an
+app's FAILED message, its ``/logs`` answer and the logger's ``/patterns`` routes agree. Only
+the app's own output is analysed: the supervisor's notes (lines starting ``[waza]``, such as
+"preferred port 8000 is in use: choosing a free one") are not the app's failures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-PORT_IN_USE_NEEDLES = ("address already in use", "errno 98", "eaddrinuse")
-LOG_PATTERNS: dict[str, tuple[str, ...]] = {
-    "port_in_use": PORT_IN_USE_NEEDLES,
-    "out_of_memory": ("out of memory", "outofmemory", "memoryerror", "oom-kill", "oomkilled"),
-    "cuda_error": ("cuda error", "cudnn", "nccl"),
-    "missing_file": ("no such file or directory", "filenotfounderror", "modulenotfounderror"),
-    "traceback": ("traceback (most recent call last)",),
-}
+from waza.services.logger.patterns import analyze
+
 MAX_TAIL_BYTES = 256 * 1024
+NOTE_PREFIX = "[waza]"  # the supervisor's own lines in an app's log
 
 
 def tail_file(path: Path, lines: int = 200, since: int = 0) -> list[str]:
@@ -35,12 +33,16 @@ def tail_file(path: Path, lines: int = 200, since: int = 0) -> list[str]:
     return text[-lines:] if lines > 0 else text
 
 
-def detect(lines: list[str]) -> dict[str, bool]:
-    """Which known failure patterns appear in these lines."""
-    lowered = "\n".join(lines).lower()
-    return {name: any(n in lowered for n in needles) for name, needles in LOG_PATTERNS.items()}
+def app_output(lines: Sequence[str]) -> list[str]:
+    """The lines the app wrote (the supervisor's notes left out)."""
+    return [line for line in lines if not line.startswith(NOTE_PREFIX)]
 
 
-def found(lines: list[str]) -> list[str]:
+def detect(lines: Sequence[str]) -> dict[str, bool]:
+    """Which of the logger's failure patterns appear in the app's lines."""
+    return analyze(app_output(lines)).patterns_detected
+
+
+def found(lines: Sequence[str]) -> list[str]:
     """The names of the patterns present."""
     return [name for name, hit in detect(lines).items() if hit]

@@ -742,7 +742,7 @@ class AppsService:
         """FAILED with a code and the log's failure patterns; route, token and app removed."""
         patterns = app_logs.found(lines)
         detail = message + (f" (log patterns: {', '.join(patterns)})" if patterns else "")
-        last = [ln for ln in lines if ln.strip() and not ln.startswith("[waza]")][-1:]
+        last = [ln for ln in app_logs.app_output(lines) if ln.strip()][-1:]
         if last:
             detail += f"; last log line: {last[0][:300]}"
         with contextlib.suppress(Exception):

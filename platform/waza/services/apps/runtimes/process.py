@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from waza.services.apps.logs import PORT_IN_USE_NEEDLES, tail_file
+from waza.services.apps.logs import detect, tail_file
 from waza.services.apps.runtimes.base import AppStartError, Launch, Observed, Started
 from waza.services.apps.spec import ProcessSpec
 from waza.services.apps.variables import interpolate
@@ -147,11 +147,10 @@ class ProcessSupervisor:
                     lines[-40:],
                 )
             code = self.proc.returncode if self.proc else None
-            lowered = "\n".join(lines).lower()
-            if any(n in lowered for n in PORT_IN_USE_NEEDLES) and attempt < PORT_ATTEMPTS:
+            taken = detect(lines)["port_in_use"]
+            if taken and attempt < PORT_ATTEMPTS:
                 self._note(f"port {port} was taken (address already in use): trying another")
                 continue
-            taken = any(n in lowered for n in PORT_IN_USE_NEEDLES)
             error = "PORT_IN_USE" if taken else "APP_EXITED"
             raise AppStartError(
                 error, f"the app exited with code {code} before it answered", lines[-40:]
