@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         "the user's own folder under $WAZA_HOME/users/<name>.",
     )
     retrieval_inline_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    s3_endpoints: list[str] = Field(
+        default_factory=list,
+        description="S3-compatible endpoints (e.g. http://minio:9000) non-admins may name in "
+        "ingestion and retrieval; others are refused (SSRF). AWS's own endpoints are always "
+        "allowed (no endpoint_url); admins may name any.",
+    )
     ingest_schedule_interval: float = Field(
         default=30.0,
         ge=0,

@@ -32,7 +32,8 @@ RUN = "/api/ingestion/ingest/run"
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    with running_app(tmp_path_factory.mktemp("ingestion-api")) as client:
+    home = tmp_path_factory.mktemp("ingestion-api")
+    with running_app(home, s3_endpoints=["http://minio.local:9000"]) as client:
         yield client
 
 
@@ -256,6 +257,34 @@ def test_s3_objects_become_datasets(
     assert props["path"] == f"s3://{bucket}/raw/a.parquet" and props["format"] == "parquet"
     assert (props["bucket"], props["key"], props["etag"]) == (bucket, "raw/a.parquet", "abc")
     assert "very-secret-key" not in json.dumps(first)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://169.254.169.254",  # cloud metadata
+        "http://127.0.0.1:7777",  # the platform itself
+        "http://minio.local:9001",  # an allowed host on another port
+        "https://minio.local:9000",  # ... or another scheme
+    ],
+)
+def test_s3_endpoints_a_user_may_not_name_are_refused(
+    api: TestClient,
+    admin: Headers,
+    make_user: Callable[[], tuple[str, Headers]],
+    fake_s3: tuple[Stubber, list[dict[str, Any]]],
+    endpoint: str,
+) -> None:
+    """SSRF: the server would make the request, so non-admins may only name allowed endpoints."""
+    _, ann = make_user()
+    keys = {"aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "k"}
+    reply = run(api, ann, "s3", bucket="b", endpoint_url=endpoint, **keys)
+    assert reply.status_code == 403 and "WAZA_S3_ENDPOINTS" in reply.json()["detail"]
+    assert run(api, ann, "s3", bucket="b", endpoint_url="file:///etc", **keys).status_code == 400
+    stub, built = fake_s3
+    stub.add_response("list_objects_v2", {"Contents": []}, {"Bucket": "b", "Prefix": ""})
+    assert run(api, admin, "s3", bucket="b", endpoint_url=endpoint).status_code == 200
+    assert [b.get("endpoint_url") for b in built] == [endpoint]  # only the admin's call went out
 
 
 def test_s3_credentials_from_a_catalog_secret(

@@ -292,6 +292,22 @@ def test_errors_and_access(
     ).json()
     refused = create(api, headers, dataset_urn=sneaky, transport="inline")
     assert refused.status_code == 403 and "outside" in refused.json()["detail"]
+    # ... or at an S3 endpoint only the server can reach (SSRF)
+    probe = api.post(
+        "/api/catalog/datasets/",
+        json={
+            "name": f"probe-{uuid.uuid4().hex[:6]}",
+            "platform": "s3",
+            "properties": {
+                "bucket": "b",
+                "key": "k.csv",
+                "endpoint_url": "http://169.254.169.254",
+            },
+        },
+        headers=headers,
+    ).json()
+    ssrf = create(api, headers, dataset_urn=probe, transport="inline")
+    assert ssrf.status_code == 403 and "WAZA_S3_ENDPOINTS" in ssrf.json()["detail"]
     own = api.post(
         "/api/catalog/datasets/",
         json={

@@ -14,9 +14,10 @@ record the bucket, key, endpoint, region and the secret URN (if one was used).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from waza.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, WazaError
 from waza.gateway.principal import Principal
@@ -135,6 +136,31 @@ def credentials(
     raise BadRequest(
         "S3 access needs credentials: aws_access_key_id and aws_secret_access_key, a catalog "
         "secret URN in credentials_secret_urn, or anonymous=true for a public bucket"
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest(f"endpoint_url {url!r} is not an http(s) URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname.lower()}:{port}"
+
+
+def check_endpoint(endpoint_url: str | None, principal: Principal, allowed: Sequence[str]) -> None:
+    """Refuse (403) an S3 endpoint a non-admin names unless the platform allows it.
+
+    The platform makes the request, so an arbitrary endpoint would let any user probe hosts
+    only the server can reach (SSRF). Admins may name any; `WAZA_S3_ENDPOINTS` lists the
+    others'.
+    """
+    if not endpoint_url:
+        return
+    origin = _origin(endpoint_url)
+    if principal.is_admin or origin in {_origin(a) for a in allowed}:
+        return
+    raise Forbidden(
+        f"S3 endpoint {origin} is not allowed here; an admin can allow it in WAZA_S3_ENDPOINTS"
     )
 
 

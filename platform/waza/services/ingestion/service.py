@@ -142,7 +142,7 @@ class IngestionService:
         if kind == "file":
             return sources.ingest_files(self.settings, self.catalog, principal, kwargs)
         if kind == "s3":
-            return sources.ingest_s3(self.catalog, principal, kwargs)
+            return sources.ingest_s3(self.catalog, principal, kwargs, self.settings.s3_endpoints)
         raise Unprocessable(
             f"Unsupported source_type {source_type!r}; this platform ingests: "
             + ", ".join(sources.SOURCE_TYPES)

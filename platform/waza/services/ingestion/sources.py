@@ -9,7 +9,7 @@ created is removed again and the run answers 422.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,12 +184,19 @@ def ingest_files(
 
 
 def ingest_s3(
-    catalog: CatalogService, principal: Principal, args: dict[str, Any]
+    catalog: CatalogService,
+    principal: Principal,
+    args: dict[str, Any],
+    allowed_endpoints: Sequence[str] = (),
 ) -> IngestResponse:
-    """Register every object under `s3://bucket/prefix` (folder markers left out)."""
+    """Register every object under `s3://bucket/prefix` (folder markers left out).
+
+    A non-admin's `endpoint_url` must be one of `allowed_endpoints` (see `s3.check_endpoint`).
+    """
     bucket = args.get("bucket")
     if not isinstance(bucket, str) or not bucket.strip():
         raise BadRequest("An s3 source needs kwargs.bucket")
+    s3.check_endpoint(args.get("endpoint_url") or None, principal, allowed_endpoints)
     creds, secret_urn, anonymous = s3.credentials(principal, args, catalog.reveal_secret)
     location = s3.S3Location(
         bucket=bucket.strip(),

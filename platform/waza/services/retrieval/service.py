@@ -142,6 +142,7 @@ class RetrievalService:
         props = dict(ds.properties or {})
         bucket = props.get("bucket") or location.removeprefix("s3://").split("/", 1)[0]
         key = props.get("key") or location.removeprefix("s3://").split("/", 1)[-1]
+        s3.check_endpoint(props.get("endpoint_url"), principal, self.settings.s3_endpoints)
         creds, _, anonymous = s3.credentials(principal, props, self.catalog.reveal_secret, override)
         place = s3.S3Location(
             bucket=bucket,
