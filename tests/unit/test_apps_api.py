@@ -163,6 +163,7 @@ def test_only_admins_change_templates_and_private_ones_stay_private(
         ("services: {}\n", "nothing to run"),
         ("x-waza:\n  process:\n    kind: fastapi\n", "module:attribute"),
         ("x-waza:\n  process:\n    kind: rocket\n", "kind must be one of"),
+        ("x-waza:\n  required: [a-b]\n  process: {command: x}\n", "x-waza.required"),
     ],
 )
 def test_bad_compose_documents_get_400(
@@ -250,6 +251,18 @@ def test_chat_app_without_a_deployed_model_is_400(
     assert reply.status_code == 400 and "deployed chat model" in reply.json()["detail"]
     named = deploy(client, alice, chat["id"], env_vars={"MODEL_DEPLOYMENT": str(uuid.uuid4())})
     assert named.status_code == 400 and "No model deployment" in named.json()["detail"]
+
+
+def test_rag_app_needs_a_collection(client: TestClient, alice: dict[str, str]) -> None:
+    rag = next(
+        t
+        for t in client.get("/api/apps/app_templates", headers=alice).json()
+        if t["name"] == "waza-rag"
+    )
+    for env in ({}, {"COLLECTION": "  "}):
+        reply = deploy(client, alice, rag["id"], env_vars=env)
+        assert reply.status_code == 400, reply.text
+        assert "COLLECTION is required" in reply.json()["detail"]
 
 
 def test_voila_notebook_must_be_inside_the_users_folders(

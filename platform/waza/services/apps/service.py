@@ -552,6 +552,9 @@ class AppsService:
         user_env = dict(body.env_vars or {})
         check_env(user_env)
         env = {**spec.environment, **env_defaults, **user_env}
+        for key in spec.required:
+            if not env.get(key, "").strip():
+                raise BadRequest(f"{key} is required by this template: pass it in env_vars")
         texts = [compose, *env.values()]
         selector = (user_env.get(MODEL_SELECTOR) or body.preferred_model_name or "").strip()
         model_id = (

@@ -13,6 +13,7 @@ command, environment, ports). The process runtime reads the top-level ``x-waza``
         port: 8501               # optional preferred port (another free one when it is taken)
         paths: [NOTEBOOK]        # env values that name server files: checked like ingestion
       strip_path_prefix: false   # true: the app sees / instead of /apps/<id>/
+      required: [COLLECTION]     # env keys a deploy must give a value (else 400)
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class TemplateSpec:
     services: list[ServiceSpec]
     process: ProcessSpec | None
     strip_path_prefix: bool | None = None
+    required: list[str] = field(default_factory=list)
 
     @property
     def images(self) -> list[str]:
@@ -172,5 +174,10 @@ def parse_template(compose_yml: str) -> TemplateSpec:
     process = _process(extension.get("process"))
     if not services and process is None:
         raise BadRequest("compose_yml defines no service and no x-waza.process: nothing to run")
+    required = extension.get("required") or []
+    if not isinstance(required, list) or not all(
+        isinstance(k, str) and ENV_KEY.match(k) for k in required
+    ):
+        raise BadRequest("x-waza.required must be a list of environment variable names")
     strip = extension.get("strip_path_prefix")
-    return TemplateSpec(services, process, None if strip is None else bool(strip))
+    return TemplateSpec(services, process, None if strip is None else bool(strip), required)
