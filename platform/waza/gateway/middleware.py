@@ -1,6 +1,6 @@
 """One pure-ASGI middleware for what every request needs: a request id, a body-size limit, an
-access log line, an audit record of every mutating call, and a Server-Timing header
-(`waza.gateway.timing`).
+access log line, an audit record of every mutating call, a Server-Timing header
+(`waza.gateway.timing`) and security headers (`security_headers`).
 
 The audit row is written before the last byte of the response leaves, so a client that reads the
 activity log right after a call sees that call.
@@ -70,6 +70,7 @@ class RequestContextMiddleware:
                     *message["headers"],
                     (b"x-request-id", request_id.encode()),
                     (b"server-timing", timing.header(timings, time.perf_counter() - started)),
+                    *security_headers(message["headers"]),
                 ]
             elif (
                 message["type"] == "http.response.body"
@@ -170,6 +171,23 @@ class RequestContextMiddleware:
             await anyio.to_thread.run_sync(sink, entry)
         except Exception:  # the audit must never break the call it records
             log.exception("audit write failed", request_id=request_id)
+
+
+_ALWAYS = ((b"x-content-type-options", b"nosniff"),)
+_HTML = (
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"content-security-policy", b"frame-ancestors 'self'"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+)
+
+
+def security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Headers to add: no MIME sniffing anywhere; HTML pages not framed by other sites and not
+    leaking paths in the Referer. A header the route already set is left as it is."""
+    present = {name.lower() for name, _ in headers}
+    content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+    wanted = _ALWAYS + (_HTML if content_type.startswith(b"text/html") else ())
+    return [(name, value) for name, value in wanted if name not in present]
 
 
 def _module_of(path: str) -> str:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from waza.db import Database, utcnow
 from waza.errors import (
@@ -201,7 +201,12 @@ class AuthService:
         return tokens
 
     def _record_failure(self, user: User, now: datetime) -> None:
-        user.failed_logins += 1
+        """Count a failure in SQL (`failed_logins + 1`), so parallel guesses are all counted."""
+        s = object_session(user)
+        assert s is not None
+        user.failed_logins = User.failed_logins + 1
+        s.flush()
+        s.refresh(user, ["failed_logins", "lockouts"])
         if user.failed_logins >= self.settings.login_max_failures:
             seconds = self.settings.login_lockout_seconds * 2 ** min(user.lockouts, 10)
             user.locked_until = now + timedelta(seconds=seconds)
