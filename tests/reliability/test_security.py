@@ -114,8 +114,8 @@ def test_login_lockout_holds_under_parallel_attempts(
     live_server: LiveServer, http: httpx.Client, admin: dict[str, str]
 ) -> None:
     name = f"target{uuid.uuid4().hex[:6]}"
-    password = f"pw-{name}-right"
-    create_user(http, admin, name, password)
+    password = f"pw-{name}-123"  # what create_user sets
+    create_user(http, admin, name)
     limit = live_server.settings.login_max_failures
 
     def guess(i: int) -> int:
@@ -158,8 +158,8 @@ def test_no_password_token_or_secret_value_leaks(
     live_server: LiveServer, http: httpx.Client, admin: dict[str, str]
 ) -> None:
     name = f"leak{uuid.uuid4().hex[:6]}"
-    password = f"pw-{uuid.uuid4().hex}"
-    user = create_user(http, admin, name, password)
+    user = create_user(http, admin, name)
+    password = f"pw-{name}-123"  # what create_user sets
     http.cookies.clear()
     pat = create_pat(http, user, "write")
     secret_value = f"s3cr3t-{uuid.uuid4().hex}"
@@ -184,3 +184,47 @@ def test_no_password_token_or_secret_value_leaks(
         assert password not in text
         assert pat not in text
         assert secret_value not in text
+
+
+def test_path_traversal_is_refused_everywhere(
+    live_server: LiveServer, http: httpx.Client, admin: dict[str, str]
+) -> None:
+    """Every input that names a file on the server stays inside the caller's folders."""
+    name = f"walker{uuid.uuid4().hex[:6]}"
+    user = create_user(http, admin, name)
+    http.cookies.clear()
+    home = live_server.settings.home
+    own = home / "users" / name
+    own.mkdir(parents=True, exist_ok=True)
+    (own / "ok.txt").write_text("fine")
+    outside = home / "private.txt"
+    outside.write_text("admin only")
+    (own / "link.txt").symlink_to(outside)
+    sneaky = [str(own / ".." / ".." / "private.txt"), str(outside), str(own / "link.txt"), "/etc"]
+    for path in sneaky:
+        ingest = http.post(
+            "/api/ingestion/ingest/run",
+            json={"source_type": "file", "kwargs": {"path": path}},
+            headers=user,
+        )
+        assert ingest.status_code in (403, 404), (path, ingest.text)
+        rag = http.post(
+            "/api/ingestion/rag/ingest", json={"path": path, "collection": "c"}, headers=user
+        )
+        assert rag.status_code in (403, 404), (path, rag.text)
+        model = http.post("/api/models/import", json={"path": path}, headers=user)
+        assert model.status_code in (403, 404), (path, model.text)
+    # the same calls inside the user's folder work
+    fine = http.post(
+        "/api/ingestion/ingest/run",
+        json={"source_type": "file", "kwargs": {"path": str(own / "ok.txt")}},
+        headers=user,
+    )
+    assert fine.status_code == 200, fine.text
+    # upload file names cannot climb out of the model's folder
+    for bad in ("../evil.bin", "/abs/evil.bin", "a/../../evil.bin"):
+        up = http.post(
+            "/api/models/upload", files=[("files", (bad, b"x"))], data={"name": "u"}, headers=user
+        )
+        assert up.status_code == 400, (bad, up.text)
+    assert not list(home.rglob("evil.bin"))
