@@ -24,7 +24,8 @@ from waza.gateway.deps import Context, CurrentUser
 from waza.gateway.openapi import error_responses
 from waza.gateway.principal import Principal
 from waza.services.apps import schemas
-from waza.services.apps.service import COOKIE_PREFIX, COOKIE_TTL, SESSION_HEADER
+from waza.services.apps.access import COOKIE_PREFIX, COOKIE_TTL
+from waza.services.apps.lifecycle import SESSION_HEADER
 
 READ = error_responses(401, 403, 404)
 WRITE = error_responses(400, 401, 403, 404, 409, 503)
