@@ -74,5 +74,11 @@ class Locked(WazaError):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
 
+class InsufficientStorage(WazaError):
+    """The server's disk is full (or the user's quota spent): nothing was kept."""
+
+    status_code = 507
+
+
 class ServiceUnavailable(WazaError):
     status_code = 503

@@ -130,7 +130,7 @@ def import_model(ctx: Context, user: CurrentUser, body: schemas.ImportModel) -> 
     return ctx.models.import_model(user, body)
 
 
-@models.post("/upload", response_model=schemas.Model, responses=error_responses(400, 401, 413))
+@models.post("/upload", response_model=schemas.Model, responses=error_responses(400, 401, 413, 507))
 def upload_model(
     ctx: Context,
     user: CurrentUser,

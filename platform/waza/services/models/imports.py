@@ -11,13 +11,14 @@ the model's path; several files make a folder (their names may hold sub-folders)
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from waza.errors import BadRequest
+from waza.errors import BadRequest, InsufficientStorage
 from waza.gateway.principal import Principal
 from waza.services.ingestion.paths import allowed_roots, resolve_path
 from waza.services.models import schemas, storage
@@ -100,8 +101,13 @@ def upload_model(
             config={"config": dict(meta.config or {})},
             **_fields(meta, default_name),
         )
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(final, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage(
+                f"No space left for the upload in {root}: nothing was kept; free some space "
+                "or set WAZA_MODELS_DIR to a larger disk"
+            ) from exc
         raise
     return svc.get_model(principal, model_id)
