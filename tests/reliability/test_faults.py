@@ -1,17 +1,21 @@
 """Faults (issue #10, part 4): the API killed with SIGKILL in the middle of writes and started
-again, and the disk filling up during a model upload. (etcd outages: tests/integration/
-test_registration.py and test_kv_etcd.py; restarts during deploys and orphan Ray applications:
-tests/integration/test_serving_cluster.py.)"""
+again, the disk filling up during a model upload, and PostgreSQL restarted under the API.
+
+Elsewhere: etcd outages in tests/integration/test_registration.py and test_kv_etcd.py; restarts
+during deploys and orphan Ray applications in tests/integration/test_serving_cluster.py.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -24,6 +28,7 @@ from tests.conftest import (
     bearer,
     create_database,
     create_pat,
+    free_port,
     login,
     start_server,
     stop_server,
@@ -179,3 +184,64 @@ def test_disk_full_during_a_model_upload(tmp_path: Path, small_disk: Path) -> No
                 assert ok.status_code in (200, 201), ok.text
         finally:
             stop_server(server)
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A PostgreSQL cluster of this test's own (so restarting it disturbs no other test): its
+    URL and a function that restarts it. Needs the Debian server binaries and root."""
+    if not (PG_BIN / "initdb").exists() or os.geteuid() != 0:
+        pytest.skip("needs PostgreSQL 15's server binaries and root (to run them as postgres)")
+    folder = Path(tempfile.mkdtemp(prefix="waza-pg-"))
+    shutil.chown(folder, "postgres")
+    data, log = folder / "data", folder / "log"
+    port = free_port()
+
+    def pg(*args: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True)
+
+    pg(str(PG_BIN / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres")
+    opts = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w"]
+    pg(*ctl, "start")
+    try:
+        yield (
+            f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
+            lambda: pg(*ctl, "-m", "fast", "restart"),
+        )
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            pg(*ctl, "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_postgresql_restart_is_survived(
+    tmp_path: Path, private_postgres: tuple[str, Callable[[], None]]
+) -> None:
+    url, restart = private_postgres
+    settings = Settings(home=tmp_path, database_url=url)  # type: ignore[call-arg]
+    server = start_server(settings)
+    try:
+        with server.http() as http:
+            token = create_pat(http, login(http, "admin", ADMIN_PASSWORD), "admin")
+            http.cookies.clear()
+            auth = bearer(token)
+            for _ in range(5):  # fill the pool with connections that the restart will break
+                assert http.get("/api/catalog/datasets/", headers=auth).status_code == 200
+            restart()
+            # every call after the restart works, the first included (pool pre-ping)
+            made = http.post(
+                "/api/catalog/datasets/",
+                json={"name": "after-restart", "platform": "file"},
+                headers=auth,
+            )
+            assert made.status_code == 201, made.text
+            for _ in range(5):
+                assert http.get("/api/catalog/datasets/", headers=auth).status_code == 200
+            health = http.get("/api/health").json()
+            assert health["checks"]["database"] == "ok"
+    finally:
+        stop_server(server)
