@@ -11,19 +11,21 @@ export WAZA_REQUIRE_ETCD=1
 
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy
-# The tests on the Ray cluster (marked `ray`: serving, grounded RAG) run in a pytest process of
-# their own, one at a time on one Ray head; they run in the PostgreSQL pass only (Ray does not
-# depend on the database; the serving service's SQL runs on both databases through
-# tests/unit/test_serving_api.py). Everything else runs on two xdist workers, a test file per
-# worker at a time (module fixtures such as live servers are built once): most tests wait on
-# subprocesses, so this roughly halves the wall time on 2 cores.
+# The tests on the Ray cluster (marked `ray`: serving, grounded RAG, widgets, App Garden e2e,
+# load) run in a pytest process of their own, one at a time on one Ray head, on PostgreSQL only
+# (Ray does not depend on the database; the serving service's SQL runs on both databases
+# through tests/unit/test_serving_api.py). That process starts first and runs next to both
+# passes of everything else, which run on two xdist workers, a test file per worker at a time
+# (module fixtures such as live servers are built once): most tests wait on subprocesses, so
+# this roughly halves the wall time on 2 cores.
 workers=(-n "${WAZA_TEST_WORKERS:-2}" --dist loadfile -m "not ray")
-echo "== pytest on sqlite (all but the Ray tests)"
-WAZA_TEST_DB=sqlite python -m pytest -q "${workers[@]}" "$@"
-echo "== pytest on postgresql (the Ray tests alongside, log in .pytest-ray.log)"
+echo "== pytest, Ray tests on postgresql (in the background, log in .pytest-ray.log)"
 WAZA_TEST_DB=postgresql python -m pytest -q -m ray "$@" >.pytest-ray.log 2>&1 &
 ray_tests=$!
 status=0
+echo "== pytest on sqlite (all but the Ray tests)"
+WAZA_TEST_DB=sqlite python -m pytest -q "${workers[@]}" "$@" || status=$?
+echo "== pytest on postgresql (all but the Ray tests)"
 WAZA_TEST_DB=postgresql python -m pytest -q "${workers[@]}" "$@" || status=$?
 wait "$ray_tests" || { rc=$?; [ "$rc" -eq 5 ] || status=$rc; }  # 5: none selected
 echo "== pytest on postgresql, Ray tests"
