@@ -11,6 +11,8 @@ export WAZA_REQUIRE_ETCD=1
 
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy
+echo "== vitest (the JupyterLab extension's data layer, ~3 s)"
+(cd jupyter_ext && npx --no-install vitest run)
 # The tests on the Ray cluster (marked `ray`: serving, grounded RAG, widgets, App Garden e2e,
 # load) run in a pytest process of their own, one at a time on one Ray head, on PostgreSQL only
 # (Ray does not depend on the database; the serving service's SQL runs on both databases
