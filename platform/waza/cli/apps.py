@@ -23,9 +23,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from waza.client import Client, WazaAPIError
+from waza.cli.common import client, connection_options
+from waza.client import Client
 from waza.client.apps import AppFailed
-from waza.client.errors import ConnectionFailed
 
 app = typer.Typer(
     help="App Garden: templates, garden catalog, app deployments.", no_args_is_help=True
@@ -36,32 +36,18 @@ out = Console()
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-@app.callback()
-def _options(
-    ctx: typer.Context,
-    url: Annotated[str | None, typer.Option(envvar="WAZA_API_URL", help="Platform URL.")] = None,
-    token: Annotated[
-        str | None, typer.Option(envvar="WAZA_API_KEY", help="Access token.", show_default=False)
-    ] = None,
-) -> None:
-    ctx.obj = {"url": url, "token": token}
+app.callback()(connection_options)
 
 
 @contextmanager
 def _client(ctx: typer.Context) -> Iterator[Client]:
-    options: dict[str, Any] = ctx.obj or {}
-    try:
-        with Client(options.get("url"), options.get("token")) as client:
-            yield client
-    except AppFailed as exc:
-        err.print(f"[red]app failed:[/] [{exc.code}] {escape(exc.reason)}")
-        raise typer.Exit(1) from exc
-    except WazaAPIError as exc:
-        err.print(f"[red]error {exc.status_code}:[/] {escape(str(exc.message))}")
-        raise typer.Exit(1) from exc
-    except (ConnectionFailed, TimeoutError) as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
+    """A client for the command; a failed app becomes a red message and exit status 1."""
+    with client(ctx) as api:
+        try:
+            yield api
+        except AppFailed as exc:
+            err.print(f"[red]app failed:[/] [{exc.code}] {escape(exc.reason)}")
+            raise typer.Exit(1) from exc
 
 
 def _json(data: Any) -> None:

@@ -6,8 +6,6 @@ Secret values are read from a hidden prompt, never from the command line.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,8 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from waza.client import Client, WazaAPIError
-from waza.client.errors import ConnectionFailed
+from waza.cli.common import client, connection_options
 
 app = typer.Typer(help="Datasets, containers and secrets in the catalog.", no_args_is_help=True)
 datasets_app = typer.Typer(help="Datasets.", no_args_is_help=True)
@@ -30,30 +27,8 @@ err = Console(stderr=True)
 out = Console()
 
 
-@app.callback()
-def _options(
-    ctx: typer.Context,
-    url: Annotated[str | None, typer.Option(envvar="WAZA_API_URL", help="Platform URL.")] = None,
-    token: Annotated[
-        str | None, typer.Option(envvar="WAZA_API_KEY", help="Access token.", show_default=False)
-    ] = None,
-) -> None:
-    ctx.obj = {"url": url, "token": token}
-
-
-@contextmanager
-def _client(ctx: typer.Context) -> Iterator[Client]:
-    """A client for the command; API errors become a red message and exit status 1."""
-    options: dict[str, Any] = ctx.find_root().obj or ctx.obj or {}
-    try:
-        with Client(options.get("url"), options.get("token")) as client:
-            yield client
-    except WazaAPIError as exc:
-        err.print(f"[red]error {exc.status_code}:[/] {exc.message}")
-        raise typer.Exit(1) from exc
-    except ConnectionFailed as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
+app.callback()(connection_options)
+_client = client
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:

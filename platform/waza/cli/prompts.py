@@ -12,8 +12,6 @@ credentials come from `--url`/`--token` or `WAZA_API_URL`/`WAZA_API_KEY`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,8 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from waza.client import Client, WazaAPIError
-from waza.client.errors import ConnectionFailed
+from waza.cli.common import client, connection_options
+from waza.client import Client
 from waza.client.prompts import PromptKindAPI
 
 app = typer.Typer(help="Prompt library: roles, systems, elements, templates.", no_args_is_help=True)
@@ -34,30 +32,8 @@ KindArg = Annotated[str, typer.Argument(help="roles | systems | elements | templ
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-@app.callback()
-def _options(
-    ctx: typer.Context,
-    url: Annotated[str | None, typer.Option(envvar="WAZA_API_URL", help="Platform URL.")] = None,
-    token: Annotated[
-        str | None, typer.Option(envvar="WAZA_API_KEY", help="Access token.", show_default=False)
-    ] = None,
-) -> None:
-    ctx.obj = {"url": url, "token": token}
-
-
-@contextmanager
-def _client(ctx: typer.Context) -> Iterator[Client]:
-    """A client for the command; API errors become a red message and exit status 1."""
-    options: dict[str, Any] = ctx.find_root().obj or ctx.obj or {}
-    try:
-        with Client(options.get("url"), options.get("token")) as client:
-            yield client
-    except WazaAPIError as exc:
-        err.print(f"[red]error {exc.status_code}:[/] {escape(str(exc.message))}")
-        raise typer.Exit(1) from exc
-    except ConnectionFailed as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
+app.callback()(connection_options)
+_client = client
 
 
 def _kind(client: Client, kind: str) -> PromptKindAPI[Any]:
