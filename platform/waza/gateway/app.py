@@ -30,7 +30,7 @@ from waza.gateway.deps import Context, CurrentUser
 from waza.gateway.errors import install_error_handlers
 from waza.gateway.logging import configure_logging, get_logger
 from waza.gateway.middleware import AuditSink, RequestContextMiddleware
-from waza.gateway.openapi import error_responses
+from waza.gateway.openapi import complete_document, error_responses
 from waza.services.activity.api import router as activity_router
 from waza.services.apps.api import router as apps_router
 from waza.services.auth.api import router as auth_router
@@ -204,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in SERVICE_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(runtime_router)  # OpenAI-compatible, outside /api (digest §5)
+    complete_document(app)  # 401/403/400/422 that every route shares (gateway/openapi.py)
 
     def audit_sink() -> AuditSink:
         return ctx.activity.record

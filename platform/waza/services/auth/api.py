@@ -83,7 +83,14 @@ def jwks(ctx: Context) -> schemas.JWKS:
     return schemas.JWKS(keys=[schemas.JWK(**k) for k in ctx.auth.keys.jwks()])
 
 
-@router.get("/validate", responses=error_responses(401))
+@router.get(
+    "/validate",
+    response_class=Response,
+    responses={
+        200: {"description": "The caller's identity in `x-user-*` headers; no body"},
+        **error_responses(401),
+    },
+)
 async def validate(request: Request, principal: CurrentUser) -> Response:
     """Forward-auth check (Traefik ForwardAuth): 200 with the identity in response headers."""
     roles = ",".join(principal.roles)
@@ -203,7 +210,7 @@ async def _pat_body(request: Request) -> dict[str, Any]:
     "/pats",
     response_model=schemas.PATCreateResponse,
     status_code=201,
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(400, 401, 403, 422),  # 400: ttl above WAZA_PAT_MAX_TTL
     openapi_extra={
         "requestBody": {
             "required": False,
