@@ -46,9 +46,12 @@ ERROR_CODES = (
     "INSUFFICIENT_RESOURCES",
     "UNSUPPORTED_OPERATION",
     "RUNTIME_ERROR",
+    "RAY_UNAVAILABLE",
 )
 _CODE_RE = re.compile(r"\[(" + "|".join(ERROR_CODES) + r")\]\s*([^\n]*)")
 PENDING_RESOURCES_GRACE = 20.0  # seconds a replica may wait for resources before we give up
+RAY_LOST_AFTER = 5.0  # seconds the joined cluster may not answer before its deployments fail
+RAY_LOST = "RAY_UNAVAILABLE"
 
 
 def error_from_message(message: str) -> tuple[str, str]:
@@ -85,6 +88,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._pending_since: dict[uuid.UUID, float] = {}
+        self._unreachable_since: float | None = None
         self.on_stopped: Callable[[uuid.UUID], None] | None = None
         # Serve applications of this installation share a prefix, so several waza installs can
         # use one Ray cluster without touching each other's deployments (reconcile, orphans).
@@ -302,12 +306,62 @@ class Supervisor:
     def _watch(self) -> None:
         while not self._stop.is_set():
             try:
-                active = self.poll_once()
+                active = self.poll_once() if self.check_ray() else True
             except Exception as exc:
                 log.warning("serve status poll failed", error=str(exc))
                 active = True
             self._wake.wait(1.0 if active else 5.0)
             self._wake.clear()
+
+    # --- losing Ray and getting it back ---------------------------------------------------------
+    def check_ray(self) -> bool:
+        """Handle the joined cluster going away or coming back; False while it is away.
+
+        When the cluster's GCS stops answering for `RAY_LOST_AFTER` s, this process lets go of
+        Ray (so Ray's own driver timeout cannot end the API) and fails the active deployments
+        with code RAY_UNAVAILABLE. Once the cluster answers again, those deployments are
+        deployed again.
+        """
+        address = self.cluster.connected_to
+        if address is not None:
+            if self.cluster.reachable(address):
+                self._unreachable_since = None
+                return True
+            now = time.monotonic()
+            self._unreachable_since = self._unreachable_since or now
+            if now - self._unreachable_since >= RAY_LOST_AFTER:
+                self._ray_lost(address)
+            return False
+        lost = self._lost_to_ray()
+        if lost and self.cluster.running_address() and self.cluster.reachable():
+            for dep_id in lost:
+                self._note(dep_id, "the Ray cluster answers again: redeploying")
+                self._update(dep_id, _reset_for_redeploy)
+                self.submit(dep_id)
+        return True
+
+    def _ray_lost(self, address: str) -> None:
+        reason = f"the Ray cluster at {address} stopped answering; redeployed when it is back"
+        log.warning("lost the Ray cluster", address=address)
+        self._unreachable_since = None
+        try:
+            self.cluster.disconnect()
+        except Exception as exc:  # a dead GCS may make shutdown complain
+            log.warning("leaving the lost Ray cluster failed", error=str(exc))
+        for dep in self._active():
+            self.set_status(dep.id, "FAILED", reason, code=RAY_LOST)
+            if self.on_stopped is not None:
+                self.on_stopped(dep.id)
+
+    def _lost_to_ray(self) -> list[uuid.UUID]:
+        with self.db.session() as s:
+            return list(
+                s.scalars(
+                    select(Deployment.id).where(
+                        Deployment.status == "FAILED", Deployment.last_error_code == RAY_LOST
+                    )
+                )
+            )
 
     def _active(self) -> list[Deployment]:
         with self.db.session() as s:

@@ -67,6 +67,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+GCS_GRACE_SECONDS = 600
+# set before this process first imports ray (it reads the value when it connects)
+os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(GCS_GRACE_SECONDS))
+
+
 class RayCluster:
     """Connects this process to Ray (starting the local head when needed) and reports resources."""
 
@@ -104,6 +109,25 @@ class RayCluster:
             return self.external_address
         record = self._head_record()
         return str(record["address"]) if record else None
+
+    @property
+    def connected_to(self) -> str | None:
+        """The address this process joined, if any."""
+        return self._connected_to
+
+    def reachable(self, address: str | None = None, timeout: float = 1.0) -> bool:
+        """Whether the cluster's GCS accepts a TCP connection (no Ray call, never hangs)."""
+        address = address or self._connected_to or self.running_address()
+        if not address:
+            return False
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        if not port.isdigit():  # e.g. "auto": nothing to probe, assume it answers
+            return True
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+                return True
+        except OSError:
+            return False
 
     # --- lifecycle -----------------------------------------------------------------------------
     def _start_head(self) -> str:
@@ -146,6 +170,9 @@ class RayCluster:
 
         if not self.external_address:
             os.environ.setdefault("RAY_AUTH_MODE", LOCAL_AUTH_MODE)
+        # Ray ends a driver whose GCS stays away this long (default 60 s), which would take the
+        # API down with the head: give the serving watcher time to notice and let go first.
+        os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(GCS_GRACE_SECONDS))
 
         last: Exception | None = None
         while time.monotonic() < deadline:
