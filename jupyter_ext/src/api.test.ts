@@ -2,7 +2,17 @@
  * The HTTP layer is a recording fake (the real server is covered by tests/lab in Python). */
 import { describe, expect, it } from 'vitest';
 
-import { WazaApi, WazaError, isActive, sseEvents, statusTone } from './api';
+import {
+  FileDownload,
+  WazaApi,
+  WazaError,
+  downloadProgress,
+  formatBytes,
+  formatEta,
+  isActive,
+  sseEvents,
+  statusTone
+} from './api';
 
 type Call = { url: string; init: RequestInit };
 
@@ -150,5 +160,66 @@ describe('status tones', () => {
     expect(isActive(dep('DEPLOYING'))).toBe(true);
     expect(isActive(dep('STOPPING'))).toBe(false);
     expect(isActive(dep('FAILED'))).toBe(false);
+  });
+});
+
+describe('Hub import', () => {
+  const file = (over: Partial<FileDownload>): FileDownload => ({
+    id: 'f',
+    m_id: 'm1',
+    name: 'w.bin',
+    download: true,
+    is_downloading: true,
+    ...over
+  });
+
+  it('starts, polls one model and cancels through the extension', async () => {
+    const { calls, fetch } = fakeFetch([
+      json({ result: true, message: '', model_id: 'm1', files: ['f'], already_downloaded: [], in_progress: [] }, 202),
+      json([file({ downloaded_bytes: 5, size: 10 })]),
+      json({ cancelled_count: 1 })
+    ]);
+    const api = new WazaApi({ baseUrl: '/', fetch });
+    expect((await api.hubImport('org/name')).model_id).toBe('m1');
+    expect(calls[0].url).toBe('/waza/models/download');
+    expect(JSON.parse(String(calls[0].init.body))).toEqual({ repo: 'org/name' });
+    expect(await api.downloads('m1')).toHaveLength(1);
+    expect(calls[1].url).toBe('/waza/models/downloads?model_id=m1');
+    expect((await api.cancelImport('m/1')).cancelled_count).toBe(1);
+    expect(calls[2].url).toBe('/waza/models/m%2F1/download');
+    expect(calls[2].init.method).toBe('DELETE');
+  });
+
+  it('sums bytes, speed and the longest ETA over the running files', () => {
+    const p = downloadProgress([
+      file({ downloaded_bytes: 300, size: 1000, download_speed: 100, download_eta: 7 }),
+      file({ downloaded_bytes: 200, size: 1000, download_speed: 50, download_eta: 16 }),
+      file({ is_downloading: false, downloaded_bytes: null, size: 48 })
+    ]);
+    expect(p).toMatchObject({ bytes: 548, total: 2048, speed: 150, eta: 16, state: 'downloading' });
+    expect(p.fraction).toBeCloseTo(548 / 2048);
+  });
+
+  it('tells done, failed and cancelled apart; unknown sizes have no fraction', () => {
+    expect(downloadProgress([file({ is_downloading: false, size: 10 })])).toMatchObject({
+      state: 'done', fraction: 1, eta: 0, bytes: 10
+    });
+    expect(
+      downloadProgress([file({ is_downloading: false, download: false, download_error: 'HTTP 500' })])
+    ).toMatchObject({ state: 'failed', error: 'HTTP 500', eta: null });
+    expect(
+      downloadProgress([file({ is_downloading: false, download: false, download_cancelled_at: 't' })])
+        .state
+    ).toBe('cancelled');
+    expect(downloadProgress([file({ downloaded_bytes: 3, download_eta: null })])).toMatchObject({
+      fraction: null, eta: null
+    });
+  });
+
+  it('formats sizes and ETAs', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(3 * 1024 * 1024)).toBe('3.0 MB');
+    expect(formatEta(65)).toBe('1:05');
+    expect(formatEta(3725)).toBe('1:02:05');
   });
 });

@@ -33,6 +33,106 @@ export interface Deployment {
   starting_copies: number;
 }
 
+export interface DownloadStarted {
+  result: boolean;
+  message: string;
+  model_id: string;
+  files: string[];
+  already_downloaded: string[];
+  in_progress: string[];
+}
+
+/** One file's download state, as the platform reports it. */
+export interface FileDownload {
+  id: string;
+  m_id: string;
+  name: string;
+  download: boolean;
+  is_downloading: boolean;
+  download_percentage?: number | null;
+  download_speed?: number | null;
+  download_eta?: number | null;
+  downloaded_bytes?: number | null;
+  size?: number | null;
+  download_error?: string | null;
+  download_cancelled_at?: string | null;
+}
+
+/** A model's import from the Hub, summed over its files (what the progress bar shows). */
+export interface DownloadProgress {
+  bytes: number;
+  total: number;
+  /** 0..1 (null while the total size is unknown) */
+  fraction: number | null;
+  /** bytes per second, summed over the files being downloaded */
+  speed: number;
+  /** seconds left (null when unknown) */
+  eta: number | null;
+  state: 'downloading' | 'done' | 'failed' | 'cancelled';
+  error?: string;
+}
+
+/** Sum one model's file downloads into one progress line. */
+export function downloadProgress(files: FileDownload[]): DownloadProgress {
+  let bytes = 0;
+  let total = 0;
+  let speed = 0;
+  let eta: number | null = 0;
+  let unknownSize = false;
+  for (const f of files) {
+    const size = f.size ?? null;
+    const got = f.downloaded_bytes ?? (f.is_downloading ? 0 : (size ?? 0));
+    bytes += got;
+    if (size === null) {
+      unknownSize = true;
+    } else {
+      total += size;
+    }
+    if (f.is_downloading) {
+      speed += f.download_speed ?? 0;
+      eta = f.download_eta === null || f.download_eta === undefined || eta === null
+        ? null
+        : Math.max(eta, f.download_eta);
+    }
+  }
+  const error = files.find(f => f.download_error)?.download_error ?? undefined;
+  const running = files.some(f => f.is_downloading);
+  let state: DownloadProgress['state'] = 'done';
+  if (running) {
+    state = 'downloading';
+  } else if (error) {
+    state = 'failed';
+  } else if (files.some(f => f.download_cancelled_at)) {
+    state = 'cancelled';
+  }
+  if (!running) {
+    eta = state === 'done' ? 0 : null;
+  }
+  const fraction = unknownSize || total === 0 ? (state === 'done' && files.length ? 1 : null) : Math.min(1, bytes / total);
+  return { bytes, total, fraction, speed, eta, state, error };
+}
+
+/** `1.5 MB`-style sizes. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** `1:05`-style durations (`h:mm:ss` past an hour). */
+export function formatEta(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+}
+
 export interface DeploymentLogs {
   deployment_id: string;
   logs: string[];
@@ -314,6 +414,21 @@ export class WazaApi {
 
   importModel(path: string, name?: string): Promise<Model> {
     return this.json('POST', 'models/import', { body: name ? { path, name } : { path } });
+  }
+
+  /** Start importing a Hub repo (all its files unless `files` names some). */
+  hubImport(repo: string, files?: string[]): Promise<DownloadStarted> {
+    return this.json('POST', 'models/download', { body: files ? { repo, files } : { repo } });
+  }
+
+  /** Per-file download state (one model's, or all you may see). */
+  downloads(modelId?: string): Promise<FileDownload[]> {
+    return this.json('GET', 'models/downloads', { query: { model_id: modelId } });
+  }
+
+  /** Cancel a model's running downloads. */
+  cancelImport(modelId: string): Promise<{ cancelled_count: number }> {
+    return this.json('DELETE', `models/${encodeURIComponent(modelId)}/download`);
   }
 
   async deploy(modelId: string, options: DeployOptions): Promise<string> {

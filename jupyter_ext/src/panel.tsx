@@ -8,6 +8,7 @@ import {
   Dataset,
   DatasetDetail,
   Deployment,
+  DownloadProgress,
   Model,
   SearchHit,
   SecretName,
@@ -16,6 +17,9 @@ import {
   VectorDB,
   WazaApi,
   WazaError,
+  downloadProgress,
+  formatBytes,
+  formatEta,
   isActive,
   statusTone
 } from './api';
@@ -26,6 +30,9 @@ export interface PanelActions {
   showLogs(dep: Deployment): void;
   insertSnippet(kind: SnippetKind, id: string, extra?: { db?: string }): void;
 }
+
+const PENDING_POLL_MS = 1500;
+const DOWNLOAD_POLL_MS = 1000;
 
 type Load<T> = { state: 'loading' } | { state: 'error'; error: string } | { state: 'ok'; value: T };
 
@@ -113,7 +120,118 @@ function SmallButton(props: {
   );
 }
 
-function ModelsSection(props: { api: WazaApi; tick: number; actions: PanelActions }): JSX.Element {
+/** "Import from the Hub": a repo id, then a progress bar (bytes, ETA) with Cancel. */
+function HubImport(props: { api: WazaApi; onDone: () => void }): JSX.Element {
+  const [repo, setRepo] = React.useState('');
+  const [modelId, setModelId] = React.useState<string | null>(null);
+  const [progress, setProgress] = React.useState<DownloadProgress | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+  React.useEffect(() => {
+    if (!modelId) {
+      return;
+    }
+    let live = true;
+    let timer = 0;
+    const poll = async () => {
+      try {
+        const p = downloadProgress(await props.api.downloads(modelId));
+        if (!live) {
+          return;
+        }
+        setProgress(p);
+        if (p.state === 'downloading') {
+          timer = window.setTimeout(() => void poll(), DOWNLOAD_POLL_MS);
+        } else {
+          props.onDone();
+        }
+      } catch (err) {
+        live && setError(message(err));
+      }
+    };
+    void poll();
+    return () => {
+      live = false;
+      window.clearTimeout(timer);
+    };
+  }, [modelId]);
+  const start = async () => {
+    setError(null);
+    setProgress(null);
+    try {
+      const started = await props.api.hubImport(repo.trim());
+      setModelId(started.model_id);
+      props.onDone();
+    } catch (err) {
+      setError(message(err));
+    }
+  };
+  const cancel = async () => {
+    if (modelId) {
+      try {
+        await props.api.cancelImport(modelId);
+      } catch (err) {
+        setError(message(err));
+      }
+    }
+  };
+  const running = progress?.state === 'downloading' || (modelId !== null && progress === null);
+  return (
+    <div className="waza-hub-import">
+      <form
+        className="waza-search"
+        onSubmit={e => {
+          e.preventDefault();
+          if (repo.trim() && !running) {
+            setModelId(null);
+            void start();
+          }
+        }}
+      >
+        <input
+          className="jp-mod-styled"
+          placeholder="Import from the Hub: org/name"
+          aria-label="Hub repo to import"
+          value={repo}
+          onChange={e => setRepo(e.target.value)}
+        />
+      </form>
+      {error && (
+        <div className="waza-error" role="alert">
+          {error}
+        </div>
+      )}
+      {modelId && progress && (
+        <div className="waza-progress" data-state={progress.state}>
+          <progress
+            max={1}
+            value={progress.fraction ?? undefined}
+            aria-label={`Importing ${repo}`}
+          />
+          <span className="waza-item-meta waza-progress-text">
+            {progress.state === 'downloading'
+              ? `${formatBytes(progress.bytes)}${progress.total ? ' of ' + formatBytes(progress.total) : ''}` +
+                (progress.eta !== null ? ` · ${formatEta(progress.eta)} left` : '')
+              : progress.state === 'done'
+                ? `Imported (${formatBytes(progress.bytes)})`
+                : progress.state === 'cancelled'
+                  ? 'Cancelled'
+                  : `Failed: ${progress.error ?? 'unknown error'}`}
+          </span>
+          {progress.state === 'downloading' && (
+            <SmallButton label="Cancel" onClick={() => void cancel()} />
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function ModelsSection(props: {
+  api: WazaApi;
+  tick: number;
+  actions: PanelActions;
+  refresh: () => void;
+}): JSX.Element {
   const [query, setQuery] = React.useState('');
   const [applied, setApplied] = React.useState('');
   const [load] = useLoad(() => props.api.models(applied), [applied, props.tick]);
@@ -134,6 +252,7 @@ function ModelsSection(props: { api: WazaApi; tick: number; actions: PanelAction
           onChange={e => setQuery(e.target.value)}
         />
       </form>
+      <HubImport api={props.api} onDone={props.refresh} />
       <Show load={load} empty="No models yet: right-click a model file → Register as model" isEmpty={v => !v.models.length}>
         {v => (
           <ul className="waza-list" aria-label="Models">
@@ -166,7 +285,14 @@ function DeploymentsSection(props: {
   refresh: () => void;
 }): JSX.Element {
   const [showAll, setShowAll] = React.useState(false);
-  const [load] = useLoad(() => props.api.deployments(), [props.tick]);
+  const [load, reload] = useLoad(() => props.api.deployments(), [props.tick]);
+  // while a deployment is on its way (or stopping), follow it closely
+  React.useEffect(() => {
+    if (load.state === 'ok' && load.value.some(d => statusTone(d.status) === 'pending')) {
+      const timer = window.setTimeout(reload, PENDING_POLL_MS);
+      return () => window.clearTimeout(timer);
+    }
+  }, [load]);
   const [busy, setBusy] = React.useState<string | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   const stop = async (d: Deployment) => {
@@ -489,7 +615,7 @@ function Sidebar(props: {
           </div>
         )}
       </div>
-      <ModelsSection api={props.api} tick={tick} actions={props.actions} />
+      <ModelsSection api={props.api} tick={tick} actions={props.actions} refresh={refresh} />
       <DeploymentsSection api={props.api} tick={tick} actions={props.actions} refresh={refresh} />
       <VectorsSection api={props.api} tick={tick} actions={props.actions} />
       <CatalogSection api={props.api} tick={tick} actions={props.actions} />

@@ -191,6 +191,40 @@ class ModelDeployHandler(WazaHandler):
         self.reply({"deployment_id": str(dep_id)}, 201)
 
 
+class HubDownloadHandler(WazaHandler):
+    @web.authenticated
+    async def post(self) -> None:
+        """Start importing a Hugging Face Hub repo: ``{"repo", "files"?, "version"?}``; the
+        platform downloads in the background (follow it with ``GET models/downloads``)."""
+        data = self.body({"repo", "files", "version"})
+        repo = str(data.get("repo") or "").strip()
+        if not repo:
+            raise PlatformError(400, "repo (a Hub repo id, e.g. org/name) is required", "extension")
+        files = data.get("files")
+        if files is not None and not (
+            isinstance(files, list) and all(isinstance(f, str) for f in files)
+        ):
+            raise PlatformError(400, "files must be a list of file names", "extension")
+        version = data.get("version") or None
+        result = await self.call(self.platform.models.download, repo, files=files, version=version)
+        self.reply(result, 202)
+
+
+class HubDownloadsHandler(WazaHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        """Download progress per file (``?model_id=`` one model's): bytes, size, speed, ETA."""
+        model_id = self.get_query_argument("model_id", "").strip() or None
+        self.reply(await self.call(self.platform.models.download_status, model_id))
+
+
+class HubDownloadCancelHandler(WazaHandler):
+    @web.authenticated
+    async def delete(self, model_id: str) -> None:
+        """Cancel every running download of this model."""
+        self.reply(await self.call(self.platform.models.cancel_all_downloads, model_id))
+
+
 # ---- deployments --------------------------------------------------------------------------------
 class DeploymentsHandler(WazaHandler):
     @web.authenticated
@@ -397,6 +431,9 @@ def handlers() -> list[tuple[str, type[WazaHandler]]]:
         ("status", StatusHandler),
         ("models", ModelsHandler),
         ("models/import", ModelImportHandler),
+        ("models/download", HubDownloadHandler),
+        ("models/downloads", HubDownloadsHandler),
+        (f"models/{ID.format('model_id')}/download", HubDownloadCancelHandler),
         (f"models/{ID.format('model_id')}/deploy", ModelDeployHandler),
         ("deployments", DeploymentsHandler),
         (f"deployments/{ID.format('dep_id')}", DeploymentHandler),
