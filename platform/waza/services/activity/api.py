@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from waza.gateway.bounds import MAX_OFFSET
 from waza.gateway.deps import Context, CurrentUser
 from waza.services.activity.schemas import ActivityOut, Outcome
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/activity", tags=["activity"])
 def list_activities(
     ctx: Context,
     principal: CurrentUser,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     user_id: str | None = None,
     module: str | None = None,

@@ -158,7 +158,8 @@ def get_user(ctx: Context, principal: CurrentUser, user_id: uuid.UUID) -> schema
 @router.put(
     "/users/{user_id}",
     response_model=schemas.LocalUserResponse,
-    responses=error_responses(401, 403, 404),
+    # 400: demoting or disabling yourself; 409: a taken username, or the last active admin
+    responses=error_responses(400, 401, 403, 404, 409),
 )
 @router.patch("/users/{user_id}", response_model=schemas.LocalUserResponse, include_in_schema=False)
 def update_user(

@@ -21,6 +21,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from waza.errors import BadRequest
+from waza.gateway.bounds import MAX_OFFSET
 from waza.gateway.deps import AdminUser, Context, CurrentUser
 from waza.gateway.openapi import error_responses
 from waza.services.catalog import schemas
@@ -38,7 +39,7 @@ UrnQuery = Annotated[str, Query(description="The object's URN.")]
 Search = Annotated[
     str | None, Query(description="Case-insensitive text in name, description or tags.")
 ]
-Skip = Annotated[int, Query(ge=0)]
+Skip = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Limit = Annotated[int, Query(ge=1, le=10_000)]
 
 

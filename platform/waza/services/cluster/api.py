@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from waza.gateway.bounds import MAX_OFFSET
 from waza.gateway.deps import AdminUser, Context, CurrentUser
 from waza.gateway.openapi import error_responses
 from waza.services.cluster import schemas
@@ -24,7 +25,7 @@ ADMIN = error_responses(401, 403)
 NOT_FOUND = error_responses(404)
 
 
-Skip = Annotated[int, Query(ge=0, description="Rows to skip")]
+Skip = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Most rows to return")]
 
 

@@ -135,11 +135,12 @@ def upload_model(
     ctx: Context,
     user: CurrentUser,
     files: Annotated[list[UploadFile], File(description="The model's files.")],
-    name: Annotated[str | None, Form()] = None,
-    purpose: Annotated[str | None, Form()] = None,
+    # the limits of schemas.ImportModel, so that a bad field is a 422 naming it
+    name: Annotated[str | None, Form(max_length=512)] = None,
+    purpose: Annotated[str | None, Form(max_length=256)] = None,
     description: Annotated[str | None, Form()] = None,
-    modelfamily: Annotated[str | None, Form()] = None,
-    repo_modelId: Annotated[str | None, Form()] = None,
+    modelfamily: Annotated[str | None, Form(max_length=256)] = None,
+    repo_modelId: Annotated[str | None, Form(max_length=512)] = None,
     private: Annotated[bool, Form()] = False,
     config: Annotated[str | None, Form(description="The default config, as JSON.")] = None,
 ) -> schemas.Model:

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from waza.gateway.bounds import MAX_BIGINT
+
 HUB_HF = "HubsHf"
 
 
@@ -26,7 +28,7 @@ class CreateModelFile(_Body):
     """`POST /model_files/`: a file record (the SDK sends no model id; waza accepts one)."""
 
     name: str = Field(min_length=1, max_length=1024)
-    size: int | None = Field(None, ge=0)
+    size: int | None = Field(None, ge=0, le=MAX_BIGINT)
     storage_type: str | None = Field(None, max_length=32)
     storage_host: str | None = Field("localhost", max_length=256)
     storage_location: str | None = Field(None, max_length=4096)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from waza.gateway.bounds import MAX_OFFSET
 from waza.gateway.deps import Context, CurrentUser
 from waza.gateway.openapi import error_responses
 from waza.services.retrieval import schemas
@@ -67,7 +68,7 @@ def _routes(router: APIRouter, *, visible: bool) -> None:
         ctx: Context,
         user: CurrentUser,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[schemas.RetrievalJobStatus]:
         """Your retrieval jobs, newest first (admins: all)."""
         return ctx.retrieval.list_jobs(user, limit, offset)

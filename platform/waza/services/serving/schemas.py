@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from waza.gateway.bounds import MAX_PORT
+
 
 class CreateModelDeployment(BaseModel):
     """`POST /serving/deploy_model`: the SDK sends every key, nulls included."""
@@ -25,7 +27,7 @@ class CreateModelDeployment(BaseModel):
     starting_copies: int = Field(default=1, ge=0, le=64)
     max_copies: int | None = Field(default=None, ge=1, le=64)
     location: str | None = None
-    lb_port: int = 0
+    lb_port: int = Field(default=0, ge=0, le=MAX_PORT)
     autoscaling: bool = False
     force_cpu: bool = False
     node_resource_type: str | None = Field(
