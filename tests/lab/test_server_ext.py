@@ -252,7 +252,10 @@ async def test_platform_errors_are_mapped(
     assert denied.code == 502 and body(denied)["source"] == "connection"
 
 
-@pytest.mark.parametrize("platform_url", [f"http://127.0.0.1:{free_port()}/api"])
+# a stable id: xdist workers must collect the same test names (the port differs per worker)
+@pytest.mark.parametrize(
+    "platform_url", [f"http://127.0.0.1:{free_port()}/api"], ids=["nothing-listening"]
+)
 async def test_platform_down_is_a_502_with_a_message(
     jp_fetch: Any, as_user: Callable[[str], None]
 ) -> None:
