@@ -187,10 +187,10 @@ def _worth_it(op: schemathesis.APIOperation, caller: str) -> bool:
 
 @pytest.mark.timeout(BUDGET_S + 600)  # the first pass is always whole
 def test_no_server_errors_and_responses_match_the_document(
-    live_server: LiveServer, callers: Callers
+    platform_api: LiveServer, callers: Callers
 ) -> None:
     """Zero 5xx, zero undocumented statuses, zero content-type or response-schema violations."""
-    schema = schemathesis.openapi.from_url(live_server.api + "/openapi.json")
+    schema = schemathesis.openapi.from_url(platform_api.api + "/openapi.json")
     # The callers' tokens are the credentials; missing/garbled tokens are the matrix's job.
     schema.config.generation.update(with_security_parameters=False)
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -206,7 +206,7 @@ def test_no_server_errors_and_responses_match_the_document(
     named = callers.named()
     with requests.Session() as session:
         who = {name: named[name] for name in CALLERS}
-        runners = [_runner(op, who, live_server.url, session, findings) for op in fuzzed]
+        runners = [_runner(op, who, platform_api.url, session, findings) for op in fuzzed]
         # Pass 1 (always whole): a valid and an invalid case of every operation, each sent by
         # every caller.
         for run in runners:
@@ -228,7 +228,7 @@ def test_no_server_errors_and_responses_match_the_document(
         f" {sorted(findings.seconds.items(), key=lambda kv: -kv[1])[:8]}"
     )
     for who in CALLERS:  # a token revoked mid-run would have turned the rest into 401s
-        reply = requests.get(live_server.api + "/auth/users/me", headers=named[who], timeout=20)
+        reply = requests.get(platform_api.api + "/auth/users/me", headers=named[who], timeout=20)
         assert reply.status_code == 200, f"{who}'s token stopped working during the run"
     if findings.known:
         print("known findings seen (tolerated): " + "; ".join(KNOWN[k] for k in findings.known))
