@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  Deployment,
   FileDownload,
   WazaApi,
   WazaError,
@@ -221,5 +222,26 @@ describe('Hub import', () => {
     expect(formatBytes(3 * 1024 * 1024)).toBe('3.0 MB');
     expect(formatEta(65)).toBe('1:05');
     expect(formatEta(3725)).toBe('1:02:05');
+  });
+});
+
+describe('Deployments of all users (admins)', () => {
+  const dep = (id: string, owner: string) =>
+    ({ id, owner_id: owner, status: 'DEPLOYED' }) as unknown as Deployment;
+  const me = { api_url: '', user: 'ann', user_id: 'u-ann', admin: true };
+
+  it('shows mine unless all users are asked for', () => {
+    const deps = [dep('a', 'u-ann'), dep('b', 'u-bob')];
+    expect(WazaApi.visibleDeployments(deps, me, false).map(d => d.id)).toEqual(['a']);
+    expect(WazaApi.visibleDeployments(deps, me, true).map(d => d.id)).toEqual(['a', 'b']);
+    expect(WazaApi.visibleDeployments(deps, null, false)).toHaveLength(2);
+  });
+
+  it('asks for owner names only in the all-users view', async () => {
+    const { calls, fetch } = fakeFetch([json([]), json([])]);
+    const api = new WazaApi({ baseUrl: '/', fetch });
+    await api.deployments();
+    await api.deployments(true);
+    expect(calls.map(c => c.url)).toEqual(['/waza/deployments', '/waza/deployments?owners=1']);
   });
 });

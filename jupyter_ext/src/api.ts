@@ -30,6 +30,8 @@ export interface Deployment {
   last_error_message?: string | null;
   access_path: string;
   owner_id: string;
+  /** with `deployments(true)`, for admins */
+  owner_name?: string | null;
   starting_copies: number;
 }
 
@@ -197,6 +199,7 @@ export interface SecretName {
 export interface Status {
   api_url: string;
   user: string;
+  user_id?: string;
   admin: boolean;
 }
 
@@ -446,8 +449,17 @@ export class WazaApi {
     return reply.deployment_id;
   }
 
-  deployments(): Promise<Deployment[]> {
-    return this.json('GET', 'deployments');
+  /** Deployments you may see; `owners` adds owner names (admins). */
+  deployments(owners = false): Promise<Deployment[]> {
+    return this.json('GET', 'deployments', { query: { owners: owners ? '1' : undefined } });
+  }
+
+  /** Mine only, unless `all` (what the admins' "all users" toggle switches). */
+  static visibleDeployments(deps: Deployment[], me: Status | null, all: boolean): Deployment[] {
+    if (all || !me?.user_id) {
+      return deps;
+    }
+    return deps.filter(d => d.owner_id === me.user_id);
   }
 
   deployment(id: string): Promise<Deployment> {

@@ -283,9 +283,19 @@ function DeploymentsSection(props: {
   tick: number;
   actions: PanelActions;
   refresh: () => void;
+  status: Status | null;
 }): JSX.Element {
   const [showAll, setShowAll] = React.useState(false);
-  const [load, reload] = useLoad(() => props.api.deployments(), [props.tick]);
+  const [allUsers, setAllUsers] = React.useState(false);
+  const admin = !!props.status?.admin;
+  const [load, reload] = useLoad(
+    () => props.api.deployments(admin && allUsers),
+    [props.tick, admin && allUsers]
+  );
+  const shown = (v: Deployment[]) =>
+    WazaApi.visibleDeployments(v, props.status, admin && allUsers).filter(
+      d => showAll || isActive(d)
+    );
   // while a deployment is on its way (or stopping), follow it closely
   React.useEffect(() => {
     if (load.state === 'ok' && load.value.some(d => statusTone(d.status) === 'pending')) {
@@ -312,6 +322,17 @@ function DeploymentsSection(props: {
         <input type="checkbox" checked={showAll} onChange={e => setShowAll(e.target.checked)} />{' '}
         include stopped
       </label>
+      {admin && (
+        <label className="waza-toggle">
+          <input
+            type="checkbox"
+            aria-label="All users"
+            checked={allUsers}
+            onChange={e => setAllUsers(e.target.checked)}
+          />{' '}
+          all users
+        </label>
+      )}
       {error && (
         <div className="waza-error" role="alert">
           {error}
@@ -320,16 +341,19 @@ function DeploymentsSection(props: {
       <Show
         load={load}
         empty="No deployments: deploy a model above"
-        isEmpty={v => !v.filter(d => showAll || isActive(d)).length}
+        isEmpty={v => !shown(v).length}
       >
         {v => (
           <ul className="waza-list" aria-label="Deployments">
-            {v
-              .filter(d => showAll || isActive(d))
-              .map(d => (
+            {shown(v).map(d => (
                 <li key={d.id} className="waza-item" data-deployment={d.id}>
                   <div className="waza-item-title">
                     {d.m_name} <Badge status={d.status} />
+                    {admin && allUsers && (
+                      <span className="waza-owner" title="Owner">
+                        {d.owner_name ?? d.owner_id.slice(0, 8)}
+                      </span>
+                    )}
                   </div>
                   <div className="waza-item-meta">
                     {d.engine_name}
@@ -616,7 +640,13 @@ function Sidebar(props: {
         )}
       </div>
       <ModelsSection api={props.api} tick={tick} actions={props.actions} refresh={refresh} />
-      <DeploymentsSection api={props.api} tick={tick} actions={props.actions} refresh={refresh} />
+      <DeploymentsSection
+        api={props.api}
+        tick={tick}
+        actions={props.actions}
+        refresh={refresh}
+        status={status.state === 'ok' ? status.value : null}
+      />
       <VectorsSection api={props.api} tick={tick} actions={props.actions} />
       <CatalogSection api={props.api} tick={tick} actions={props.actions} />
     </div>

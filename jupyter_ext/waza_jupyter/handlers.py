@@ -136,6 +136,7 @@ class StatusHandler(WazaHandler):
             {
                 "api_url": client.url,
                 "user": me.username,
+                "user_id": me.sub,
                 "admin": me.is_admin,
             }
         )
@@ -229,8 +230,21 @@ class HubDownloadCancelHandler(WazaHandler):
 class DeploymentsHandler(WazaHandler):
     @web.authenticated
     async def get(self) -> None:
-        """Deployments you may see (admins: everyone's), newest first."""
-        self.reply(await self.call(self.platform.serving.list))
+        """Deployments you may see (admins: everyone's), newest first; ``?owners=1`` adds
+        ``owner_name`` where the caller may list users (admins)."""
+        client = self.platform
+        deployments = jsonable(await self.call(client.serving.list))
+        if self.get_query_argument("owners", "0") in {"1", "true"}:
+            try:
+                users = await self.call(client.auth.list_users)
+            except PlatformError as exc:
+                if exc.status_code != 403:
+                    raise
+                users = []
+            names = {str(u.id): u.username for u in users}
+            for dep in deployments:
+                dep["owner_name"] = names.get(str(dep.get("owner_id")))
+        self.reply(deployments)
 
 
 class DeploymentHandler(WazaHandler):

@@ -157,6 +157,8 @@ def test_register_deploy_chat_stop_search_and_run_a_snippet(
         badge = page.wait_for_selector(f"{dep} .waza-badge-ok", timeout=240_000)
         assert badge is not None and badge.inner_text() == "DEPLOYED"
         deployed_at = time.perf_counter()
+        page.check("input[aria-label='All users']")  # an admin: everyone's, with owners
+        page.wait_for_selector(f"{dep} .waza-owner:text-is('admin')", timeout=10_000)
         page.screenshot(path=str(artifacts / "lab-flow-3-deployed.png"))
 
         # chat: streamed tokens

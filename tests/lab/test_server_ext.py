@@ -80,6 +80,17 @@ async def test_status_names_the_user(jp_fetch: Any, as_user: Callable[[str], Non
     assert reply.code == 200, reply.body
     assert body(reply)["user"].startswith("lab-user-")
     assert body(reply)["admin"] is False
+    assert uuid.UUID(body(reply)["user_id"])
+
+
+async def test_deployments_with_owner_names(jp_fetch: Any, as_user: Callable[[str], None]) -> None:
+    """``?owners=1`` (the admins' "all users" view) is answered for users too, without names
+    they may not list; with deployments it adds ``owner_name`` (checked in the Ray browser test)."""
+    for who in ("user", "admin"):
+        as_user(who)
+        reply = await call(jp_fetch, "deployments", params={"owners": "1"})
+        assert reply.code == 200, (who, reply.body)
+        assert isinstance(body(reply), list)
 
 
 async def test_models_import_list_search_and_deploy_refusal(
