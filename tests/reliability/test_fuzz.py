@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,7 +93,8 @@ class Findings:
     known: set[tuple[str, int]] = field(default_factory=set)  # KNOWN findings seen this run
 
     def add(self, label: str, caller: str, text: str) -> None:
-        key = (label, text.splitlines()[0] if text else "")
+        first = text.splitlines()[0] if text else ""
+        key = (label, re.sub(r"[0-9a-f]{32}", "<id>", first))  # request ids differ
         self.failures.setdefault(key, f"{label} as {caller}:\n{text}")
 
 

@@ -202,6 +202,8 @@ async def _pat_body(request: Request) -> dict[str, Any]:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise Unprocessable(f"Malformed JSON body: {exc.msg}") from exc
+    except UnicodeDecodeError as exc:  # bytes that are not UTF-8 (a ValueError, not a JSON one)
+        raise Unprocessable("Malformed JSON body: not UTF-8 text") from exc
     if not isinstance(data, dict):
         raise Unprocessable("The JSON body must be an object")
     return data
