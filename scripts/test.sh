@@ -9,7 +9,9 @@ scripts/services.sh
 . .venv/bin/activate
 export WAZA_REQUIRE_ETCD=1
 
-echo "== ruff"; ruff check . && ruff format --check .
+echo "== ruff"  # two commands: a failure inside `a && b` would not stop a `set -e` script
+ruff check .
+ruff format --check .
 echo "== mypy"; mypy
 echo "== vitest (the JupyterLab extension's data layer, ~3 s)"
 (cd jupyter_ext && npx --no-install vitest run)
