@@ -126,6 +126,9 @@ def _send(
         return
     findings.seconds[label] = findings.seconds.get(label, 0.0) + time.monotonic() - began
     findings.statuses[response.status_code] = findings.statuses.get(response.status_code, 0) + 1
+    if response.status_code == 400 and response.text == "Invalid HTTP request received.":
+        return  # uvicorn refused bytes that are not HTTP (e.g. a raw control character in the
+        # query): the request never reached the app, so the app's document does not apply
     if (label, response.status_code) in KNOWN:
         findings.known.add((label, response.status_code))
         return
