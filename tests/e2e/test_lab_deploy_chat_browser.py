@@ -177,8 +177,11 @@ def test_register_deploy_chat_stop_search_and_run_a_snippet(
         # stop
         page.click(f"{dep} button:has-text('Stop')")
         page.wait_for_selector(dep, state="detached", timeout=120_000)
-        with Client(server.api, token) as admin:
-            assert {d.status for d in admin.serving.list()} == {"STOPPED"}
+        with Client(server.api, token) as admin:  # STOPPING until Ray lets it go
+            deadline = time.monotonic() + 120
+            while {d.status for d in admin.serving.list()} != {"STOPPED"}:
+                assert time.monotonic() < deadline, admin.serving.list()
+                time.sleep(0.5)
 
         # search the ingested collection
         box = f"input[aria-label='Search {collection}']"

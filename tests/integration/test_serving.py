@@ -380,7 +380,10 @@ def test_replica_count_is_passed_to_serve(
         dep_id,
         lambda d: (
             d["status"] in {"FAILED", "ERROR"}
-            or sum(i["status"] == "DEPLOYED" for i in d["instances"]) == 2
+            or (  # the status follows the instances within a poll
+                d["status"] == "DEPLOYED"
+                and sum(i["status"] == "DEPLOYED" for i in d["instances"]) == 2
+            )
         ),
     )
     assert dep["status"] == "DEPLOYED", dep

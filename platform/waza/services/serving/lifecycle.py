@@ -89,6 +89,7 @@ class Supervisor:
         self._watcher: threading.Thread | None = None
         self._pending_since: dict[uuid.UUID, float] = {}
         self._unreachable_since: float | None = None
+        self._reachable_since: float | None = None
         self.on_stopped: Callable[[uuid.UUID], None] | None = None
         # Serve applications of this installation share a prefix, so several waza installs can
         # use one Ray cluster without touching each other's deployments (reconcile, orphans).
@@ -333,7 +334,15 @@ class Supervisor:
                 self._ray_lost(address)
             return False
         lost = self._lost_to_ray()
-        if lost and self.cluster.running_address() and self.cluster.reachable():
+        if not (lost and self.cluster.running_address() and self.cluster.reachable()):
+            self._reachable_since = None
+            return True
+        # a head that is still starting accepts connections before it can take a driver:
+        # wait until it has answered for a while
+        now = time.monotonic()
+        self._reachable_since = self._reachable_since or now
+        if now - self._reachable_since >= RAY_LOST_AFTER:
+            self._reachable_since = None
             for dep_id in lost:
                 self._note(dep_id, "the Ray cluster answers again: redeploying")
                 self._update(dep_id, _reset_for_redeploy)

@@ -91,6 +91,10 @@ class MilvusBackend(VectorBackend):
         )
         if self.embedded:
             Path(endpoint).parent.mkdir(parents=True, exist_ok=True)
+            # milvus-lite imports scipy.sparse lazily inside its first searches; two first
+            # searches at once then race on a half-imported module ("partially initialized
+            # module 'scipy.sparse._bsr'"), so import it here, once, before any search runs
+            import scipy.sparse  # noqa: F401
         kwargs: dict[str, Any] = {"token": token} if token else {}
         if not self.embedded:
             kwargs["timeout"] = SERVER_TIMEOUT
