@@ -178,7 +178,7 @@ def test_local_head_started_on_demand(tiny_chat_model: Path, tmp_path: Path) -> 
         model = import_model(api, admin, tiny_chat_model, "embedded", {"engine": "transformers"})
         started = time.monotonic()
         dep_id = deploy(api, admin, model["id"])
-        dep = wait_status(api, admin, dep_id)
+        dep = wait_status(api, admin, dep_id, timeout=420)  # starts a head: slow when loaded
         took = time.monotonic() - started
         assert dep["status"] == "DEPLOYED", dep
         status = api.get("/api/serving/status", headers=admin).json()

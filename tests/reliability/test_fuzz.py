@@ -60,18 +60,7 @@ EXCLUDED: dict[str, str] = {
 # Open findings in code this suite's authors may not change (other owners'), tolerated by exact
 # operation and status until fixed; every other status of these operations is still checked.
 # Each names its finding (docs/reliability.md, "Findings left").
-KNOWN: dict[tuple[str, int], str] = {
-    ("GET /api/context/vectordbs", 400): "vectordb: an unknown `engine` query value is an "
-    "undocumented 400 (fix: engine: Literal['milvus', 'qdrant'] in the query)",
-    ("GET /api/vectordb/", 400): "vectordb: the same unknown-`engine` 400",
-    ("GET /api/ingestion/rag/jobs", 500): "ingestion: `offset` has no upper bound; a huge one "
-    "overflows the database driver (fix: le=waza.gateway.bounds.MAX_OFFSET)",
-    **{
-        (f"GET /api/prompts/{kind}/", 500): "prompts: `skip` has no upper bound; a huge one "
-        "overflows the database driver (fix: le=waza.gateway.bounds.MAX_OFFSET)"
-        for kind in ("roles", "systems", "elements", "templates")
-    },
-}
+KNOWN: dict[tuple[str, int], str] = {}
 # Operations whose backend is not reachable from the test machines: a 503 is their right answer.
 OFFLINE_BACKENDS: dict[str, str] = {
     "POST /api/models/search/": "Hugging Face Hub",

@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from waza.errors import WazaError
+from waza.gateway.bounds import MAX_OFFSET
 from waza.gateway.deps import Context, CurrentUser, ReaderUser
 from waza.gateway.openapi import error_responses
 from waza.gateway.principal import Principal
@@ -106,7 +107,7 @@ def rag_jobs(
     ctx: Context,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: str | None = None,
 ) -> list[schemas.RagJob]:
     """Your RAG jobs, newest first (admins: all)."""

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from waza.gateway.bounds import MAX_OFFSET
 from waza.gateway.deps import Context, CurrentUser, ReaderUser
 from waza.gateway.openapi import error_responses
 from waza.services.prompts import schemas
@@ -24,7 +25,7 @@ READ = error_responses(401, 403, 404)
 CREATE = error_responses(400, 401, 403, 409)
 CHANGE = error_responses(400, 401, 403, 404, 409)
 
-Skip = Annotated[int, Query(ge=0)]
+Skip = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Search = Annotated[
     str | None, Query(max_length=255, description="Case-insensitive text in the name.")

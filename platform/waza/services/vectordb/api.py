@@ -9,7 +9,7 @@ Every route needs a logged-in user except `GET /context/health`. Calls without a
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, status
 
@@ -30,6 +30,10 @@ VectorDBQuery = Annotated[
     uuid.UUID | None, Query(description="The vector DB; default: the caller's default DB")
 ]
 
+EngineQuery = Annotated[
+    Literal["milvus", "qdrant"] | None, Query(description="Only vector DBs of this engine")
+]
+
 context = APIRouter(prefix="/context", tags=["vectordb"])
 legacy = APIRouter(prefix="/vectordb", tags=["vectordb (legacy)"])
 
@@ -47,7 +51,7 @@ def list_vectordbs(
     ctx: Context,
     user: CurrentUser,
     workroom: WorkroomHeader = None,
-    engine: str | None = None,
+    engine: EngineQuery = None,
 ) -> list[schemas.VectorDBInstance]:
     """Vector DBs the caller may read: own and shared (admins: all), oldest first."""
     return ctx.vectors.list_vectordbs(user, workroom_id=workroom, engine=engine)
@@ -256,7 +260,7 @@ def legacy_create(
 @legacy.get("/", response_model=list[schemas.LegacyVectorDB], responses=READ)
 @legacy.get("", include_in_schema=False)
 def legacy_list(
-    ctx: Context, user: CurrentUser, engine: str | None = None
+    ctx: Context, user: CurrentUser, engine: EngineQuery = None
 ) -> list[schemas.LegacyVectorDB]:
     """Vector DBs the caller may read, optionally of one engine."""
     return [ctx.vectors.legacy(i) for i in ctx.vectors.list_vectordbs(user, engine=engine)]
