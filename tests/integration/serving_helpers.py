@@ -18,7 +18,8 @@ TERMINAL = {"DEPLOYED", "FAILED", "ERROR", "STOPPED"}
 
 
 def serving_env(ray_address: str) -> dict[str, str]:
-    return {"WAZA_RAY_ADDRESS": ray_address, "WAZA_DEPLOY_TIMEOUT": "180"}
+    # generous: on a loaded 2-core machine a failing replica can take minutes to be reported
+    return {"WAZA_RAY_ADDRESS": ray_address, "WAZA_DEPLOY_TIMEOUT": "360"}
 
 
 @contextmanager
@@ -79,7 +80,7 @@ def wait_status(
     headers: dict[str, str],
     dep_id: str,
     until: Callable[[dict[str, Any]], bool] = lambda d: d["status"] in TERMINAL,
-    timeout: float = 180,
+    timeout: float = 400,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     dep: dict[str, Any] = {}
