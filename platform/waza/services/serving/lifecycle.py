@@ -50,6 +50,7 @@ ERROR_CODES = (
 )
 _CODE_RE = re.compile(r"\[(" + "|".join(ERROR_CODES) + r")\]\s*([^\n]*)")
 PENDING_RESOURCES_GRACE = 20.0  # seconds a replica may wait for resources before we give up
+APP_APPEAR_GRACE = 15.0  # seconds a just-submitted application may be missing from Serve
 RAY_LOST_AFTER = 5.0  # seconds the joined cluster may not answer before its deployments fail
 RAY_LOST = "RAY_UNAVAILABLE"
 
@@ -398,6 +399,11 @@ class Supervisor:
         running = app is not None and str(getattr(app.status, "value", app.status)) == "RUNNING"
         self._sync_instances(dep, running)
         if app is None:
+            # a new application can be missing from serve.status() for a moment after it was
+            # submitted: only a deployment that ran, or one missing for a while, has lost it
+            started = self._pending_since.setdefault(dep.id, now)
+            if dep.status == "INITIALIZING" and now - started < APP_APPEAR_GRACE:
+                return
             self.set_status(
                 dep.id, "FAILED", "the Ray Serve application is gone", code="RUNTIME_ERROR"
             )
