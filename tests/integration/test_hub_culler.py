@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 from tests.e2e.hubstack import HubStack, api_login, create_user, hub_login, hub_token, start_stack
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(900)
 IDLE_TIMEOUT = 12
 
 
@@ -31,6 +31,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
             "WAZA_HUB_CULL_EVERY": "2",
             "WAZA_BUSY_CHECK_SECONDS": "1",
             "JUPYTERHUB_ACTIVITY_INTERVAL": "2",
+            "WAZA_HUB_SPAWN_TIMEOUT": "400",  # two Lab servers at once on a loaded CI machine
         },
     )
     try:
@@ -42,6 +43,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
 def server_of(admin: httpx.Client, user: str) -> dict[str, object]:
     servers = admin.get(f"/hub/api/users/{user}").json().get("servers", {})
     return dict(servers.get("", {}))
+
+
+def spawn_log(stack: HubStack) -> str:
+    """The hub's log lines about starting servers (the tail is all polling otherwise)."""
+    words = ("spawn", "server", "timeout", "error", "traceback")
+    lines = [line for line in stack.log().splitlines() if any(w in line.lower() for w in words)]
+    return "\n".join(line for line in lines if "GET /hub/api/users" not in line)[-4000:]
 
 
 def execute_quietly(url: str, token: str, user: str, code: str) -> None:
@@ -90,10 +98,14 @@ def test_idle_servers_are_culled_and_busy_kernels_spared(stack: HubStack) -> Non
     for user in ("quiet", "worker"):
         reply = admin.post(f"/hub/api/users/{user}/server", headers=xsrf)
         assert reply.status_code in {201, 202}, reply.text
-    deadline, ready = time.monotonic() + 300, set()  # two Lab servers: slow when loaded
+    deadline, ready = time.monotonic() + 420, set()  # two Lab servers: slow when loaded
     while ready != {"quiet", "worker"}:  # "quiet" may be culled again before "worker" is up
-        ready |= {u for u in ("quiet", "worker") if server_of(admin, u).get("ready")}
-        assert time.monotonic() < deadline, stack.log()[-3000:]
+        for user in {"quiet", "worker"} - ready:
+            server = server_of(admin, user)
+            assert server, f"{user}'s server failed to start: {spawn_log(stack)}"
+            if server.get("ready"):
+                ready.add(user)
+        assert time.monotonic() < deadline, spawn_log(stack)
         time.sleep(0.5)
 
     token = hub_token(admin, "admin", ["access:servers"])

@@ -221,8 +221,8 @@ def configure_spawner(c: Any, options: HubOptions) -> None:
     c.Spawner.default_url = "/lab"
     if os.geteuid() == 0:  # Jupyter Server refuses to run as root without it
         c.Spawner.args = ["--allow-root"]
-    c.Spawner.start_timeout = 120
-    c.Spawner.http_timeout = 120
+    c.Spawner.start_timeout = options.spawn_timeout
+    c.Spawner.http_timeout = options.spawn_timeout
     c.Spawner.environment = {
         "WAZA_API_URL": options.url + "/api",
         "JUPYTER_CONFIG_PATH": str(single_user_config_dir(options)),

@@ -57,6 +57,7 @@ class HubOptions:
     hub_db_url: str = ""
     idle_timeout: int = 3600
     cull_every: int = 300
+    spawn_timeout: int = 120
     stack_token: str = ""
 
     @classmethod
@@ -79,6 +80,7 @@ class HubOptions:
             hub_db_url=os.environ.get("WAZA_HUB_DB_URL", ""),
             idle_timeout=_int("WAZA_HUB_IDLE_TIMEOUT", 3600),
             cull_every=_int("WAZA_HUB_CULL_EVERY", 300),
+            spawn_timeout=_int("WAZA_HUB_SPAWN_TIMEOUT", 120),
             stack_token=os.environ.get("WAZA_HUB_STACK_TOKEN", ""),
         )
 
@@ -139,6 +141,7 @@ class HubOptions:
             "WAZA_ADMIN_PORT": str(self.admin_port),
             "WAZA_HUB_IDLE_TIMEOUT": str(self.idle_timeout),
             "WAZA_HUB_CULL_EVERY": str(self.cull_every),
+            "WAZA_HUB_SPAWN_TIMEOUT": str(self.spawn_timeout),
             "WAZA_HUB_STACK_TOKEN": self.stack_token,
         }
         if self.public_url:
