@@ -257,15 +257,21 @@ def stop_server(server: LiveServer) -> None:
         server.process.wait()
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A real `waza api` process on a fresh database, shared by one test module."""
-    home = tmp_path_factory.mktemp("live")
+@contextmanager
+def live_platform(home: Path, extra_env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """A real `waza api` process in ``home`` on a fresh database, dropped afterwards."""
     url, drop = create_database(home)
     settings = Settings(home=home, database_url=url)  # type: ignore[call-arg]
-    server = start_server(settings)
+    server = start_server(settings, extra_env)
     try:
         yield server
     finally:
         stop_server(server)
         drop()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real `waza api` process on a fresh database, shared by one test module."""
+    with live_platform(tmp_path_factory.mktemp("live")) as server:
+        yield server

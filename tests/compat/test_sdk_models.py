@@ -23,9 +23,8 @@ from kamiwaza_sdk.schemas.models.external_endpoint import (
 from kamiwaza_sdk.schemas.models.model import CreateModel, CreateModelConfig
 from kamiwaza_sdk.schemas.models.model_file import CreateModelFile
 
-from tests.conftest import LiveServer, create_database, start_server, stop_server
-from tests.fixtures.fake_hf_hub import BIG_REPO, GGUF_REPO, TINY_REPO, FakeHub
-from waza.settings import Settings
+from tests.conftest import LiveServer, live_platform
+from tests.fixtures.fake_hf_hub import BIG_REPO, GGUF_REPO, TINY_REPO, FakeHub, hub_env
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +36,8 @@ def hub() -> Iterator[FakeHub]:
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory, hub: FakeHub) -> Iterator[LiveServer]:
     """This module's `waza api`, downloading from the fake Hub."""
-    home = tmp_path_factory.mktemp("live-models")
-    url, drop = create_database(home)
-    settings = Settings(home=home, database_url=url)  # type: ignore[call-arg]
-    server = start_server(settings, {"WAZA_HF_ENDPOINT": hub.url, "WAZA_HF_TIMEOUT": "3"})
-    try:
+    with live_platform(tmp_path_factory.mktemp("live-models"), hub_env(hub)) as server:
         yield server
-    finally:
-        stop_server(server)
-        drop()
 
 
 def test_flow_5_register_configure_delete(admin_sdk: KamiwazaClient) -> None:

@@ -18,18 +18,15 @@ from typer.testing import CliRunner
 from tests.conftest import (
     ADMIN_PASSWORD,
     LiveServer,
-    create_database,
     create_pat,
+    live_platform,
     login,
-    start_server,
-    stop_server,
 )
-from tests.fixtures.fake_hf_hub import BIG_REPO, TINY_REPO, FakeHub
+from tests.fixtures.fake_hf_hub import BIG_REPO, TINY_REPO, FakeHub, hub_env
 from waza.cli.models import app
 from waza.client import Client
 from waza.client.models import DownloadFailed, ModelsAPI
 from waza.services.models.schemas import ModelDownloadStatus
-from waza.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +37,8 @@ def hub() -> Iterator[FakeHub]:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, hub: FakeHub) -> Iterator[LiveServer]:
-    home = tmp_path_factory.mktemp("live-models-cli")
-    url, drop = create_database(home)
-    settings = Settings(home=home, database_url=url)  # type: ignore[call-arg]
-    server = start_server(settings, {"WAZA_HF_ENDPOINT": hub.url, "WAZA_HF_TIMEOUT": "3"})
-    try:
+    with live_platform(tmp_path_factory.mktemp("live-models-cli"), hub_env(hub)) as server:
         yield server
-    finally:
-        stop_server(server)
-        drop()
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from tests.conftest import (
     start_server,
     stop_server,
 )
-from tests.fixtures.fake_hf_hub import BIG_REPO, TINY_REPO, FakeHub
+from tests.fixtures.fake_hf_hub import BIG_REPO, TINY_REPO, FakeHub, hub_env
 from tests.integration.serving_helpers import serving_env
 from waza.client import Client
 from waza.settings import Settings
@@ -77,7 +77,7 @@ def server(
     home = tmp_path_factory.mktemp("widgets")
     url, drop = create_database(home)
     settings = Settings(home=home, database_url=url)  # type: ignore[call-arg]
-    env = {**serving_env(ray_head.address), "WAZA_HF_ENDPOINT": hf_hub.url, "WAZA_HF_TIMEOUT": "3"}
+    env = {**serving_env(ray_head.address), **hub_env(hf_hub)}
     live = start_server(settings, env)
     try:
         yield live

@@ -19,14 +19,11 @@ import pytest
 from tests.conftest import (
     ADMIN_PASSWORD,
     LiveServer,
-    create_database,
     create_pat,
+    live_platform,
     login,
-    start_server,
-    stop_server,
 )
-from tests.fixtures.fake_hf_hub import BIG_REPO, TINY_REPO, FakeHub
-from waza.settings import Settings
+from tests.fixtures.fake_hf_hub import BIG_REPO, TINY_REPO, FakeHub, hub_env
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +34,8 @@ def hub() -> Iterator[FakeHub]:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory, hub: FakeHub) -> Iterator[LiveServer]:
-    home = tmp_path_factory.mktemp("lab-hub")
-    url, drop = create_database(home)
-    settings = Settings(home=home, database_url=url)  # type: ignore[call-arg]
-    live = start_server(settings, {"WAZA_HF_ENDPOINT": hub.url, "WAZA_HF_TIMEOUT": "3"})
-    try:
-        yield live
-    finally:
-        stop_server(live)
-        drop()
+    with live_platform(tmp_path_factory.mktemp("lab-hub"), hub_env(hub)) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
