@@ -500,3 +500,20 @@ def test_an_ephemeral_app_without_heartbeats_times_out(
         raise AssertionError("the ephemeral app outlived its session")
     config = client.get("/api/apps/config/ephemeral_forced", headers=alice).json()
     assert config == {"ephemeral_forced": False}
+
+
+def test_looking_up_an_app_on_ray_never_starts_a_cluster(tmp_path: Path) -> None:
+    """Logs, status and stop of an app under the Ray placement, with no Ray cluster up, answer
+    at once from what is there (nothing) instead of starting a local Ray head to ask."""
+    from waza.services.apps.runtimes.process import ProcessRuntime
+    from waza.services.serving.ray_cluster import RayCluster
+    from waza.settings import Settings
+
+    cluster = RayCluster(Settings(home=tmp_path))  # type: ignore[call-arg]
+    runtime = ProcessRuntime("ray", connect_ray=lambda start: cluster.connect(start=start))
+    started = time.monotonic()
+    assert runtime.logs("waza-app-gone") == []
+    assert runtime.observe("waza-app-gone").state == "missing"
+    assert runtime.stop("waza-app-gone") is False
+    assert time.monotonic() - started < 5
+    assert cluster.running_address() is None and not cluster.state_file.exists()

@@ -172,3 +172,18 @@ def test_estimates_answer_even_for_unknown_ids(
     assert unknown["computed_vram_estimate"] is None and unknown["estimation_source"]
     junk = client.post("/api/serving/estimate_model_vram", json={"m_id": 5}, headers=admin)
     assert junk.status_code == 200 and "estimation_source" in junk.json()
+
+
+def test_start_refuses_another_clusters_address_and_non_admins(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    """Joining another cluster is configuration (WAZA_RAY_ADDRESS), not a call that could leave
+    the API's Ray client retrying an unreachable address; nor may a user start Ray."""
+    started = time.monotonic()
+    r = client.post("/api/serving/start", json={"address": "192.0.2.2:6379"}, headers=admin)
+    assert r.status_code == 400 and "WAZA_RAY_ADDRESS" in r.json()["detail"], r.text
+    assert time.monotonic() - started < 5  # answered, no connection attempt
+    assert client.get("/api/serving/health", headers=admin).status_code == 200
+    name = f"starter-{uuid.uuid4().hex[:6]}"
+    user = create_user(client, admin, name)
+    assert client.post("/api/serving/start", json={}, headers=user).status_code == 403

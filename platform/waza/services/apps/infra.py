@@ -55,7 +55,7 @@ class AppsInfra:
             return SwarmRuntime(self.settings.apps_docker_url, self.settings.apps_swarm_network)
         cluster = self.serving.cluster
         return ProcessRuntime(
-            self.settings.apps_placement, connect_ray=lambda: cluster.connect(start=True)
+            self.settings.apps_placement, connect_ray=lambda start: cluster.connect(start=start)
         )
 
     @property

@@ -251,18 +251,23 @@ class ProcessRuntime:
 
     name = "process"
 
-    def __init__(self, placement: str, connect_ray: Callable[[], object] | None = None) -> None:
+    def __init__(self, placement: str, connect_ray: Callable[[bool], bool] | None = None) -> None:
         self.placement = placement
         self._connect_ray = connect_ray
         self._local: dict[str, ProcessSupervisor] = {}
         self._lock = threading.Lock()
 
     # --- placement helpers ---------------------------------------------------------------------
+    def _ray_up(self, start: bool) -> bool:
+        """Join the cluster (starting it only when ``start``); False when none is up."""
+        return True if self._connect_ray is None else self._connect_ray(start)
+
     def _actor(self, name: str) -> Any:
+        """The app's actor, or None; never starts a cluster just to look for one."""
         import ray
 
-        if self._connect_ray is not None:
-            self._connect_ray()
+        if not self._ray_up(start=False):
+            return None
         try:
             return ray.get_actor(name, namespace=ACTOR_NAMESPACE)
         except ValueError:
@@ -296,6 +301,7 @@ class ProcessRuntime:
     def _start_ray(self, launch: Launch, argv: list[str], health: str | None) -> dict[str, Any]:
         import ray
 
+        self._ray_up(start=True)
         self.stop(launch.name)
         actor_cls: Any = ray.remote(RaySupervisor)
         actor: Any = actor_cls.options(
