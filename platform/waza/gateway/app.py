@@ -22,6 +22,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 import waza
+from waza import webui
 from waza.db.migrate import upgrade
 from waza.errors import NotFound
 from waza.gateway import hub_auth
@@ -100,6 +101,7 @@ def _start_registration(ctx: WazaContext) -> None:
         )
         ctx.registration.start()
         ctx.auth.cache.attach(ctx.kv)
+        ctx.vectors.rows.attach(ctx.kv)
     except Exception as exc:  # a config store outage must not stop the API
         log.warning("service registration failed", error=str(exc))
 
@@ -107,6 +109,7 @@ def _start_registration(ctx: WazaContext) -> None:
 def _stop_registration(ctx: WazaContext) -> None:
     try:
         ctx.auth.cache.detach()
+        ctx.vectors.rows.detach()
         if ctx.registration is not None:
             ctx.registration.stop()
         if ctx.kv is not None:
@@ -204,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in SERVICE_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(runtime_router)  # OpenAI-compatible, outside /api (digest §5)
+    webui.install(app)  # the React web UI's build at /ui/ (waza/webui)
     complete_document(app)  # 401/403/400/422 that every route shares (gateway/openapi.py)
 
     def audit_sink() -> AuditSink:
