@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, types, then every test once on SQLite and once on PostgreSQL.
+# The whole test suite: lint, types, then the tests on SQLite and on PostgreSQL (see below).
 # Installs what it needs (venv, Python packages, etcd, a PostgreSQL role); safe to re-run.
 # Extra arguments go to pytest, e.g. `scripts/test.sh -k auth`.
 set -euo pipefail
@@ -29,8 +29,11 @@ ray_tests=$!
 status=0
 echo "== pytest on sqlite (all but the Ray tests)"
 WAZA_TEST_DB=sqlite python -m pytest -q "${workers[@]}" "$@" || status=$?
-echo "== pytest on postgresql (all but the Ray tests)"
-WAZA_TEST_DB=postgresql python -m pytest -q "${workers[@]}" "$@" || status=$?
+# The stack and browser tests (marked `single_db`: hub, Lab, web UI) test no database code:
+# they run once, on SQLite above, the database `waza up` uses by default.
+echo "== pytest on postgresql (all but the Ray and the stack/browser tests)"
+WAZA_TEST_DB=postgresql python -m pytest -q "${workers[@]}" -m "not ray and not single_db" "$@" \
+  || status=$?
 wait "$ray_tests" || { rc=$?; [ "$rc" -eq 5 ] || status=$rc; }  # 5: none selected
 echo "== pytest on postgresql, Ray tests"
 cat .pytest-ray.log

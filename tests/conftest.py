@@ -34,11 +34,20 @@ os.environ["RAY_AUTH_MODE"] = "disabled"
 os.environ.setdefault("COLUMNS", "200")
 
 
+# Tests whose subject is a whole stack in a browser or the hub (not the database): one database
+# pass is enough for them. scripts/test.sh runs them on SQLite, what `waza up` runs by default;
+# the Ray ones among them (App Garden, Lab deploy and chat) run on PostgreSQL.
+SINGLE_DB_PATHS = ("tests/e2e/", "tests/lab/", "tests/integration/test_hub_")
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Mark every test on the shared Ray cluster `ray`: scripts/test.sh runs them in a process
-    of their own (one Ray head, one test at a time) next to the rest of the suite."""
+    of their own (one Ray head, one test at a time) next to the rest of the suite. Mark the
+    stack and browser tests `single_db`."""
     if "ray_head" in getattr(item, "fixturenames", ()):
         item.add_marker(pytest.mark.ray)
+    if item.nodeid.startswith(SINGLE_DB_PATHS):
+        item.add_marker(pytest.mark.single_db)
 
 
 pytest_plugins = [
