@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import platform
 import signal
@@ -310,7 +311,10 @@ def main() -> int:
                 from ray import serve
 
                 ray.init(
-                    address=address, namespace="waza", logging_level="ERROR", log_to_driver=False
+                    address=address,
+                    namespace="waza",
+                    logging_level=logging.ERROR,
+                    log_to_driver=False,
                 )
                 handle = serve.get_app_handle(app)
                 runtime = f"{url}/runtime/models/{dep_id}/v1/chat/completions"
