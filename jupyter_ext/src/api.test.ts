@@ -153,6 +153,7 @@ describe('status tones', () => {
     expect(statusTone('FAILED')).toBe('error');
     expect(statusTone('STOPPED')).toBe('stopped');
     expect(statusTone('STOPPING')).toBe('pending');
+    expect(statusTone('RUNNING')).toBe('ok'); // a vector DB's
   });
 
   it('counts deploying and deployed as active, stopping and stopped not', () => {

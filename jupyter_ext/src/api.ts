@@ -316,13 +316,13 @@ async function* textChunks(body: ReadableStream<Uint8Array>): AsyncGenerator<str
   }
 }
 
-/** How a deployment status looks in a badge. */
+/** How a status (a deployment's, a vector DB's) looks in a badge. */
 export type Tone = 'ok' | 'pending' | 'error' | 'stopped';
 
 export function statusTone(status: string): Tone {
   const s = status.toUpperCase();
-  if (s === 'DEPLOYED') {
-    return 'ok';
+  if (s === 'DEPLOYED' || s === 'RUNNING') {
+    return 'ok'; // RUNNING: a vector DB that answers
   }
   if (s === 'FAILED' || s === 'ERROR') {
     return 'error';

@@ -5,7 +5,7 @@ A plain ``jupyter lab`` (the extension installed by scripts/setup.sh) is pointed
 test registered (and how long that takes after Lab is ready), search narrows it, "Insert code"
 puts a `waza.client` cell in a notebook; with the platform down every section shows an error
 line. Screenshots go to ``$WAZA_TEST_ARTIFACTS`` (or the test's temporary folder). The full
-deploy/chat flow (Ray) is in test_lab_deploy_chat_browser.py.
+deploy/chat flow runs under `waza up` (Ray) in test_lab_hub_browser.py.
 """
 
 from __future__ import annotations
