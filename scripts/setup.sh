@@ -7,6 +7,16 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 . .venv/bin/activate
+# The web UI (frontend/, React): npm ci + tsc + vite build into platform/waza/webui/static, which
+# the platform serves at /ui/ and the wheel ships (~1 min the first time); again whenever its
+# sources change. Before the pip install: the wheel's build hook then finds it built.
+ui_stamp=.venv/.waza-webui-built
+if [ ! -f platform/waza/webui/static/index.html ] || [ ! -f "$ui_stamp" ] || [ -n "$(find frontend \
+    -name node_modules -prune -o -type f -newer "$ui_stamp" -print -quit)" ]; then
+  (cd frontend && { [ node_modules/.package-lock.json -nt package-lock.json ] \
+    || npm ci --no-audit --no-fund; } && npm run build)
+  touch "$ui_stamp"
+fi
 stamp=.venv/.waza-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python -m pip install -q --upgrade pip

@@ -29,7 +29,7 @@ import VectorIcon from '@mui/icons-material/ScatterPlot';
 import { Suspense, lazy, useState, type ReactNode } from 'react';
 import { Navigate, NavLink, Route, Routes, useLocation } from 'react-router-dom';
 import { isAdmin, useAuth } from './auth';
-import { ErrorState, Loading } from './components/states';
+import { ErrorState, Loading, PageBoundary } from './components/states';
 import { SignIn } from './pages/SignIn';
 import { useColorMode } from './theme';
 
@@ -142,6 +142,7 @@ export function App() {
   }
   return (
     <Shell>
+      <PageBoundary resetKey={location.pathname}>
       <Suspense fallback={<Loading />}>
         <Routes>
           <Route path="/" element={<Navigate to="/models" replace />} />
@@ -164,6 +165,7 @@ export function App() {
           <Route path="*" element={<ErrorState error="Error 404: no such page." />} />
         </Routes>
       </Suspense>
+      </PageBoundary>
     </Shell>
   );
 }

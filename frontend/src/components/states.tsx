@@ -1,6 +1,6 @@
 /** Loading, error and empty states that every page uses, and the data-loading hook. */
 import { Alert, Box, Button, CircularProgress, Typography } from '@mui/material';
-import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import { Component, useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
 import { describeError } from '../api/client';
 
 export function Loading({ label = 'Loading' }: { label?: string }) {
@@ -128,4 +128,41 @@ export function PageHeader({ title, children }: { title: string; children?: Reac
       <Box className="flex flex-wrap items-center gap-2">{children}</Box>
     </Box>
   );
+}
+
+/**
+ * A page that throws while rendering, or whose code-split chunk cannot be loaded (a newer build
+ * was installed while this tab was open), shows an error with a reload instead of a blank app.
+ */
+export class PageBoundary extends Component<{ children: ReactNode; resetKey: string }, { error: unknown }> {
+  state = { error: null as unknown };
+
+  static getDerivedStateFromError(error: unknown) {
+    return { error };
+  }
+
+  componentDidUpdate(previous: { resetKey: string }) {
+    if (previous.resetKey !== this.props.resetKey && this.state.error) {
+      this.setState({ error: null });
+    }
+  }
+
+  render() {
+    if (this.state.error) {
+      return (
+        <Alert
+          severity="error"
+          className="waza-error my-3"
+          action={
+            <Button color="inherit" size="small" onClick={() => window.location.reload()}>
+              Reload
+            </Button>
+          }
+        >
+          This page failed: {this.state.error instanceof Error ? this.state.error.message : String(this.state.error)}
+        </Alert>
+      );
+    }
+    return this.props.children;
+  }
 }

@@ -22,6 +22,7 @@ import {
 } from '@mui/material';
 import { useState, type FormEvent } from 'react';
 import { call, describeError, type Schemas } from '../api/client';
+import { isAdmin, useAuth } from '../auth';
 import { formatTime } from '../components/format';
 import { Empty, ErrorState, Loadable, Loading, PageHeader, useLoad } from '../components/states';
 
@@ -264,13 +265,15 @@ function Secrets() {
 }
 
 export default function Catalog() {
+  const { user } = useAuth();
   const [tab, setTab] = useState('datasets');
   return (
     <>
       <PageHeader title="Catalog" />
       <Tabs value={tab} onChange={(_, v) => setTab(v)} aria-label="Catalog sections" className="mb-3">
         <Tab value="datasets" label="Datasets" />
-        <Tab value="containers" label="Containers" />
+        {/* the API lists containers to admins only */}
+        {isAdmin(user) ? <Tab value="containers" label="Containers" /> : null}
         <Tab value="secrets" label="Secrets" />
       </Tabs>
       {tab === 'datasets' ? <Datasets /> : tab === 'containers' ? <Containers /> : <Secrets />}

@@ -1,0 +1,72 @@
+"""Shared by the web UI browser tests: the built UI, a browser, sign-in, console-error capture."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright import sync_api as playwright_sync
+
+from waza.webui import STATIC_DIR
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def require_build() -> None:
+    """The UI must be built (scripts/setup.sh does it): say so instead of testing a 503 page."""
+    if not (STATIC_DIR / "index.html").is_file():
+        pytest.fail(f"the web UI is not built in {STATIC_DIR}: run scripts/setup.sh")
+
+
+def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = Path(os.environ.get("WAZA_TEST_ARTIFACTS") or tmp_path_factory.mktemp("shots"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class Console:
+    """Console errors and uncaught exceptions of a page (the tests fail on any)."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def attach(self, page: playwright_sync.Page) -> None:
+        def on_console(msg: playwright_sync.ConsoleMessage) -> None:
+            if msg.type == "error":
+                self.errors.append(f"{msg.type}: {msg.text} at {msg.location}")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+
+
+@contextmanager
+def signed_in(
+    browser: playwright_sync.Browser, base: str, username: str, password: str
+) -> Iterator[tuple[playwright_sync.Page, Console]]:
+    """A fresh browser context signed in through the UI's sign-in page; no console errors."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    console = Console()
+    console.attach(page)
+    try:
+        page.goto(f"{base}/ui/")
+        page.wait_for_selector("h1:has-text('Sign in to waza')")
+        page.fill("input[name='username']", username)
+        page.fill("input[name='password']", password)
+        page.press("input[name='password']", "Enter")
+        page.wait_for_selector("[data-testid='user-role']")
+        yield page, console
+        assert console.errors == [], console.errors
+    finally:
+        context.close()

@@ -1,0 +1,108 @@
+"""The web UI's server side and its generated client.
+
+- ``waza.webui`` serves a build at ``/ui/``: files, the single-page-app fallback for client
+  routes, long caching for hashed assets only, 404 for a missing asset, and a clear 503 when no
+  build is installed. A tiny build in a temporary folder stands in for the Vite output.
+- The committed OpenAPI document and the TypeScript types generated from it
+  (``frontend/openapi.json``, ``frontend/src/api/schema.ts``) match the app: a route or schema
+  change without ``frontend/scripts/openapi.py`` fails here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from waza import webui
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "webui_openapi", ROOT / "frontend/scripts/openapi.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> TestClient:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text('<div id="root"></div><script src="/ui/assets/i-1a2b.js">')
+    (tmp_path / "assets" / "i-1a2b.js").write_text("console.log(1)")
+    app = FastAPI()
+    webui.install(app, tmp_path)
+    return TestClient(app)
+
+
+def test_serves_the_build_with_the_spa_fallback(built: TestClient) -> None:
+    index = built.get("/ui/")
+    assert index.status_code == 200 and 'id="root"' in index.text
+    assert index.headers["cache-control"] == "no-cache"
+    for route in ("/ui/models", "/ui/models/1234", "/ui/admin"):
+        page = built.get(route)
+        assert page.status_code == 200 and page.text == index.text, route
+        assert page.headers["cache-control"] == "no-cache"
+    asset = built.get("/ui/assets/i-1a2b.js")
+    assert asset.status_code == 200 and asset.text == "console.log(1)"
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert built.get("/ui").status_code == 200  # redirected to /ui/
+
+
+def test_missing_files_stay_404(built: TestClient) -> None:
+    assert built.get("/ui/assets/gone-0000.js").status_code == 404
+    assert built.get("/ui/assets/anything").status_code == 404
+    assert built.get("/ui/logo.png").status_code == 404
+    assert built.get("/ui/../pyproject.toml").status_code == 404
+    assert built.post("/ui/models").status_code == 405
+
+
+def test_no_build_says_how_to_build(tmp_path: Path) -> None:
+    app = FastAPI()
+    webui.install(app, tmp_path / "nothing")
+    with TestClient(app) as client:
+        for path in ("/ui/", "/ui/models"):
+            reply = client.get(path)
+            assert reply.status_code == 503
+            assert "scripts/setup.sh" in reply.text
+
+
+def test_the_platform_mounts_the_ui(tmp_path: Path) -> None:
+    from waza.gateway.app import create_app
+    from waza.settings import Settings
+
+    app = create_app(Settings(home=tmp_path))
+    assert any(getattr(r, "path", None) == "/ui" for r in app.routes)
+    assert not any(p.startswith("/ui") for p in app.openapi()["paths"])
+
+
+def test_the_committed_openapi_document_is_current() -> None:
+    script = _script()
+    committed = (ROOT / "frontend/openapi.json").read_text()
+    assert committed == script.document_text(), (
+        "frontend/openapi.json is stale: run `.venv/bin/python frontend/scripts/openapi.py`"
+    )
+
+
+@pytest.mark.skipif(
+    not (ROOT / "frontend/node_modules/.bin/openapi-typescript").exists()
+    or not shutil.which("npx"),
+    reason="frontend/node_modules missing: scripts/setup.sh installs it",
+)
+def test_the_generated_client_types_are_current() -> None:
+    script = _script()
+    generated = script.typescript(ROOT / "frontend/openapi.json")
+    assert (ROOT / "frontend/src/api/schema.ts").read_text() == generated, (
+        "frontend/src/api/schema.ts is stale: run `.venv/bin/python frontend/scripts/openapi.py`"
+    )
