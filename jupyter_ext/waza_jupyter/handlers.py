@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from tornado import web
 from tornado.iostream import StreamClosedError
 
@@ -65,6 +65,16 @@ def platform_error(exc: WazaAPIError | ConnectionFailed) -> PlatformError:
     return PlatformError(exc.status_code, exc.message, "platform", request_id=exc.request_id)
 
 
+def invalid_values(exc: ValidationError) -> str:
+    """``cpu: Input should be less than or equal to 256; ...``, in the extension's field names."""
+    names = {platform: ours for ours, platform in DEPLOY_FIELDS.items()}
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{names.get(field, field) or 'value'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
 def jsonable(value: Any) -> Any:
     """Pydantic models (and lists of them) as JSON-ready data."""
     if isinstance(value, BaseModel):
@@ -87,11 +97,14 @@ class WazaHandler(ExtensionHandlerMixin, APIHandler):
         return cast(WazaJupyterApp, self.extensionapp).client(override)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking client call in a thread; platform failures become `PlatformError`."""
+        """Run a blocking client call in a thread; platform failures become `PlatformError`,
+        values the client refuses before sending (its schemas' bounds) a 400."""
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except (WazaAPIError, ConnectionFailed) as exc:
             raise platform_error(exc) from None
+        except ValidationError as exc:
+            raise PlatformError(400, invalid_values(exc), "extension") from None
 
     def body(self, allowed: set[str] | None = None) -> dict[str, Any]:
         """The JSON object sent (400 when it is not one, or names unknown fields)."""

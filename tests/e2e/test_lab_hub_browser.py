@@ -8,8 +8,9 @@ alice, a plain user, logs in at the hub's form; the hub spawns her JupyterLab, w
 extension calls the platform with her server's hub token. In her sidebar: a Hub import with its
 progress bar, cancelled midway, and one that finishes; "Register as model" on the tiny model's
 folder in her home (one of her data roots) from the file browser's context menu; Deploy from the
-dialog; the Deployments panel follows it to DEPLOYED and shows only her deployments (an admin's,
-which the platform lists to her too, is not shown); Open chat streams tokens; Stop; a collection
+dialog (first asking for more CPUs than the cluster has: refused, with the reason); the
+Deployments panel follows it to DEPLOYED and shows only her deployments (an admin's, which the
+platform lists to her too, is not shown); Open chat streams tokens; Stop; a collection
 she ingested is searched; the collection's "Insert code" cell runs in her kernel. Then the admin
 logs in: his panel shows his own by default, and with "all users" every user's, with owners.
 Screenshots of each panel go to ``$WAZA_TEST_ARTIFACTS`` (or the module's temporary folder).
@@ -265,11 +266,21 @@ def test_user_imports_registers_deploys_chats_searches_and_runs_a_snippet(
         shot(page, artifacts, "2-models-registered", "li[data-model='tiny-chat']")
         laps("register")
 
+        # a deployment that cannot fit is refused with the platform's reason
+        page.click("li[data-model='tiny-chat'] button:has-text('Deploy')")
+        page.fill(".waza-deploy-form input[name='cpu']", "256")
+        page.click(".jp-Dialog .jp-mod-accept")
+        refused = page.locator(".jp-Dialog:has-text('Cannot deploy tiny-chat')")
+        expect(refused).to_contain_text("not enough CPUs: one replica needs 256", timeout=30_000)
+        shot(page, artifacts, "3-deploy-no-fit", None)
+        refused.get_by_role("button", name="Close").click()
+        expect(refused).to_have_count(0)
+
         # deploy from the dialog
         page.click("li[data-model='tiny-chat'] button:has-text('Deploy')")
         page.fill(".waza-deploy-form input[name='engine']", "transformers")
         page.fill(".waza-deploy-form input[name='cpu']", "0.5")
-        shot(page, artifacts, "3-deploy-dialog", None)
+        shot(page, artifacts, "4-deploy-dialog", None)
         page.click(".jp-Dialog .jp-mod-accept")
         dep = "li[data-deployment]:has-text('tiny-chat')"
         page.wait_for_selector(dep, timeout=30_000)
@@ -280,7 +291,7 @@ def test_user_imports_registers_deploys_chats_searches_and_runs_a_snippet(
         page.check(f"{section('deployments')} .waza-toggle:has-text('include stopped') input")
         expect(page.locator(f"{section('deployments')} li[data-deployment]")).to_have_count(1)
         assert page.locator(f"li[data-deployment='{admins_deployment}']").count() == 0
-        shot(page, artifacts, "4-deployments", section("deployments"))
+        shot(page, artifacts, "5-deployments", section("deployments"))
 
         # chat: streamed tokens
         page.click(f"{dep} button:has-text('Open chat')")
@@ -293,7 +304,7 @@ def test_user_imports_registers_deploys_chats_searches_and_runs_a_snippet(
         assert len(chunks) > 1, chunks  # more than one update before the end: streamed
         assert all(chunks[i + 1].startswith(chunks[i]) for i in range(len(chunks) - 1))
         assert page.query_selector(".waza-chat .waza-error") is None
-        shot(page, artifacts, "5-chat", None)
+        shot(page, artifacts, "6-chat", None)
         laps("chat")
 
         # stop: the badge follows it to STOPPED (stopped ones are shown)
@@ -309,8 +320,8 @@ def test_user_imports_registers_deploys_chats_searches_and_runs_a_snippet(
         page.press(box, "Enter")
         hit = page.wait_for_selector(f"[data-collection='{collection}'] .waza-hit", timeout=30_000)
         assert hit is not None and "kek.md" in hit.inner_text()
-        shot(page, artifacts, "6-vector-search", f"[data-collection='{collection}']")
-        shot(page, artifacts, "7-catalog", section("catalog"))
+        shot(page, artifacts, "7-vector-search", f"[data-collection='{collection}']")
+        shot(page, artifacts, "8-catalog", section("catalog"))
         laps("search")
 
         # insert the collection's snippet into a notebook and run it in her kernel
@@ -318,7 +329,7 @@ def test_user_imports_registers_deploys_chats_searches_and_runs_a_snippet(
         run_inserted_cell(page, "client.vectors.search", expect_text="source")
         output = page.locator(".jp-Notebook .jp-CodeCell .jp-OutputArea-output").last
         assert all(name in output.inner_text() for name in DOCS)
-        shot(page, artifacts, "8-snippet-run", None)
+        shot(page, artifacts, "9-snippet-run", None)
         laps("snippet")
         print(f"lab flow under the hub, seconds: {laps}")
     except BaseException:
@@ -384,7 +395,7 @@ def test_admin_sees_every_users_deployments_with_owners(
         alices = page.locator(f"{deployments} li[data-deployment]:has-text('tiny-chat')")
         expect(alices.locator(".waza-owner")).to_have_text("alice", timeout=30_000)
         expect(failed.locator(".waza-owner")).to_have_text("admin")
-        shot(page, artifacts, "9-admin-all-deployments", deployments)
+        shot(page, artifacts, "10-admin-all-deployments", deployments)
         laps("admin")
         print(f"admin's view, seconds: {laps}")
     except BaseException:

@@ -123,6 +123,11 @@ async def test_models_import_list_search_and_deploy_refusal(
     else:  # no Ray cluster reachable from this platform
         assert refused.code == 503 and "Ray" in error["message"]
 
+    # beyond the schema's bounds: the client refuses it before sending; a 400 that says why
+    beyond = await call(jp_fetch, f"models/{model['id']}/deploy", "POST", {"cpu": 1000})
+    assert beyond.code == 400 and body(beyond)["source"] == "extension", beyond.body
+    assert body(beyond)["message"] == "cpu: Input should be less than or equal to 256"
+
     unknown = await call(jp_fetch, f"models/{uuid.uuid4()}/deploy", "POST", {"replicas": 1})
     assert unknown.code == 404 and body(unknown)["source"] == "platform"
     bad = await call(jp_fetch, f"models/{model['id']}/deploy", "POST", {"gpus": 1})
