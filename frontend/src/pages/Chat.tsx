@@ -25,7 +25,11 @@ export default function Chat() {
   const logEnd = useRef<HTMLDivElement | null>(null);
 
   useEffect(() => () => abort.current?.abort(), []);
-  useEffect(() => logEnd.current?.scrollIntoView?.({ block: 'nearest' }), [messages, streaming]);
+  useEffect(() => {
+    // a block body: newer Chromium returns a promise from scrollIntoView, which React would
+    // take for the effect's clean-up function
+    void logEnd.current?.scrollIntoView?.({ block: 'nearest' });
+  }, [messages, streaming]);
 
   const send = async (event?: FormEvent) => {
     event?.preventDefault();
