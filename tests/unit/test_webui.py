@@ -41,6 +41,7 @@ def built(tmp_path: Path) -> TestClient:
     (tmp_path / "assets").mkdir()
     (tmp_path / "index.html").write_text('<div id="root"></div><script src="/ui/assets/i-1a2b.js">')
     (tmp_path / "assets" / "i-1a2b.js").write_text("console.log(1)")
+    (tmp_path / "assets" / "big-3c4d.js").write_text("let x = 1;\n" * 2000)
     app = FastAPI()
     webui.install(app, tmp_path)
     return TestClient(app)
@@ -58,6 +59,9 @@ def test_serves_the_build_with_the_spa_fallback(built: TestClient) -> None:
     assert asset.status_code == 200 and asset.text == "console.log(1)"
     assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert built.get("/ui").status_code == 200  # redirected to /ui/
+    big = built.get("/ui/assets/big-3c4d.js", headers={"Accept-Encoding": "gzip"})
+    assert big.headers["content-encoding"] == "gzip" and big.text == "let x = 1;\n" * 2000
+    assert "immutable" in big.headers["cache-control"]
 
 
 def test_missing_files_stay_404(built: TestClient) -> None:

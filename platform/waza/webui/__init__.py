@@ -1,8 +1,9 @@
 """The standalone web UI (``frontend/``, React) served by the platform at ``/ui/``.
 
 The Vite build lands in ``static/`` next to this file (``scripts/setup.sh`` builds it; the wheel
-ships it). Hashed assets under ``/ui/assets/`` are cached for a year; any other path that is not
-a file is a client route and gets ``index.html`` (never cached, so a new build shows at once).
+ships it) and is sent gzip-compressed. Hashed assets under ``/ui/assets/`` are cached for a year;
+any other path that is not a file is a client route and gets ``index.html`` (never cached, so a
+new build shows at once).
 Same origin as the API, so the session cookie that ``POST /api/auth/token`` sets signs the UI's
 calls in. The files are public: every call the UI makes is authenticated by the API.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -50,6 +52,8 @@ async def _not_built(scope: Scope, receive: Receive, send: Send) -> None:
 def install(app: FastAPI, static_dir: Path = STATIC_DIR) -> None:
     """Serve the built UI at ``/ui/`` (a clear 503 where the build is missing)."""
     if (static_dir / "index.html").is_file():
-        app.mount(PREFIX, SinglePageApp(directory=static_dir, html=True), name="webui")
+        files = SinglePageApp(directory=static_dir, html=True)
+        # compressed for browsers that ask (all do): the initial bundle is ~3x smaller gzipped
+        app.mount(PREFIX, GZipMiddleware(files, minimum_size=1024), name="webui")
     else:
         app.mount(PREFIX, _not_built, name="webui")
