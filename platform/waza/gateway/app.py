@@ -101,6 +101,7 @@ def _start_registration(ctx: WazaContext) -> None:
         )
         ctx.registration.start()
         ctx.auth.cache.attach(ctx.kv)
+        ctx.vectors.rows.attach(ctx.kv)
     except Exception as exc:  # a config store outage must not stop the API
         log.warning("service registration failed", error=str(exc))
 
@@ -108,6 +109,7 @@ def _start_registration(ctx: WazaContext) -> None:
 def _stop_registration(ctx: WazaContext) -> None:
     try:
         ctx.auth.cache.detach()
+        ctx.vectors.rows.detach()
         if ctx.registration is not None:
             ctx.registration.stop()
         if ctx.kv is not None:

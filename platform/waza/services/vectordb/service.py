@@ -9,6 +9,10 @@ Engine clients are opened on first use and shared by every request (milvus-lite 
 storage accept one client per path per process); `close` releases them at shutdown. So the API
 must run as one process per `WAZA_HOME` when embedded engines are used.
 
+Records are read through a per-process cache (`waza.gateway.cache.InvalidatedCache`, the
+mechanism of the token cache): a search needs no database read once its DB was seen, and an
+update or delete clears every API process's copy through the config store.
+
 Access: owners and admins do everything; other users may read and search a ``shared`` DB and
 get 403 on writes; a DB neither theirs nor shared is a 403; lists show only what the caller may
 read. Calls that name no vector DB use the caller's DB named ``default``, created (with the
@@ -35,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from waza.db import Database
 from waza.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from waza.gateway.cache import InvalidatedCache
 from waza.gateway.logging import get_logger
 from waza.gateway.principal import Principal
 from waza.services.vectordb import schemas
@@ -65,6 +70,7 @@ FEATURES = [
     "legacy_vectordb",
 ]
 _DEFAULT_PORTS = {"milvus": 19530, "qdrant": 6333}
+ROWS_EPOCH_KEY = "vectordb/epoch"
 
 
 def _strip_userinfo(url: str) -> str:
@@ -87,6 +93,10 @@ class VectorService:
         self._backends: dict[uuid.UUID, VectorBackend] = {}
         self._lock = threading.Lock()
         self._opening: dict[uuid.UUID, threading.Lock] = {}
+        # Records by id and callers' default DBs; enabled when the API attaches the config store.
+        self.rows: InvalidatedCache[VectorDB] = InvalidatedCache(
+            ROWS_EPOCH_KEY, ttl=settings.auth_cache_ttl
+        )
 
     # ---- placement and engine clients -----------------------------------------------------------
     @property
@@ -173,18 +183,31 @@ class VectorService:
             raise Forbidden(f"Only the owner of vector DB {row.id} (or an admin) may change it")
 
     def _get(self, principal: Principal, db_id: uuid.UUID, write: bool = False) -> VectorDB:
-        with self.db.session() as s:
-            row = self._row(s, db_id)
+        key = str(db_id)
+        row = self.rows.get(key)
+        if row is None:
+            generation = self.rows.generation
+            with self.db.session() as s:
+                row = self._row(s, db_id)
+            self.rows.put(key, row, None, generation)
         (self._check_write if write else self._check_read)(principal, row)
         return row
 
     def _default(self, principal: Principal) -> VectorDB | None:
+        key = f"default/{principal.user_id}"
+        row = self.rows.get(key)
+        if row is not None:
+            return row
+        generation = self.rows.generation
         with self.db.session() as s:
-            return s.scalars(
+            row = s.scalars(
                 select(VectorDB).where(
                     VectorDB.owner_id == principal.user_id, VectorDB.name == DEFAULT_DB_NAME
                 )
             ).first()
+        if row is not None:
+            self.rows.put(key, row, None, generation)
+        return row
 
     def resolve(
         self, principal: Principal, db_id: uuid.UUID | None, write: bool = False
@@ -350,7 +373,9 @@ class VectorService:
             s.flush()
             return row
 
-        return self.instance(self.db.transaction(work))
+        row = self.db.transaction(work)
+        self.rows.invalidate_everywhere()
+        return self.instance(row)
 
     def scale_vectordb(
         self, principal: Principal, db_id: uuid.UUID, replicas: int
@@ -380,7 +405,10 @@ class VectorService:
             if found is not None:
                 s.delete(found)
 
-        self.db.transaction(work)
+        try:
+            self.db.transaction(work)
+        finally:
+            self.rows.invalidate_everywhere()
         return schemas.VectorDBDeleted(id=row.id, name=row.name)
 
     # ---- collections ----------------------------------------------------------------------------
