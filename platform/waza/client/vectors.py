@@ -13,10 +13,23 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic_core import to_json
+
 from waza.client.base import Transport, drop_none
 from waza.services.vectordb import schemas
 
 DbId = uuid.UUID | str
+_JSON_TYPE = {"Content-Type": "application/json"}
+
+
+def json_body(body: dict[str, Any]) -> dict[str, Any]:
+    """Request arguments sending `body` as JSON, written by pydantic's serializer: on vectors of
+    floats ~10x faster than httpx's ``json=``. A body with NaN or an infinity goes through
+    ``json=`` as before (which refuses it)."""
+    content = to_json(body, inf_nan_mode="constants")
+    if b"NaN" in content or b"Infinity" in content:
+        return {"json": body}
+    return {"content": content, "headers": _JSON_TYPE}
 
 
 class VectorsAPI:
@@ -137,7 +150,10 @@ class VectorsAPI:
             metric=metric,
         )
         return self._t.parse(
-            schemas.InsertVectorsResult, "POST", f"context/vectordbs/{db_id}/insert", json=body
+            schemas.InsertVectorsResult,
+            "POST",
+            f"context/vectordbs/{db_id}/insert",
+            **json_body(body),
         )
 
     def search(
@@ -161,7 +177,10 @@ class VectorsAPI:
             score_threshold=score_threshold,
         )
         result: schemas.QueryVectorsResult = self._t.parse(
-            schemas.QueryVectorsResult, "POST", f"context/vectordbs/{db_id}/query", json=body
+            schemas.QueryVectorsResult,
+            "POST",
+            f"context/vectordbs/{db_id}/query",
+            **json_body(body),
         )
         return result.results
 

@@ -4,6 +4,9 @@ API of SDK ≤ 0.9 (digest §6).
 
 Every route needs a logged-in user except `GET /context/health`. Calls without a vector DB id
 (the legacy routes, `/context/collections` without `vectordb_id`) use the caller's default DB.
+
+Search and insert are the hot path: their bodies are parsed by pydantic's JSON parser and their
+answers go out already serialised (`waza.gateway.fastjson`); ``response_model=`` documents them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from fastapi import APIRouter, Header, Query, status
 
 from waza.errors import BadRequest
 from waza.gateway.deps import Context, CurrentUser, ReaderUser
+from waza.gateway.fastjson import FastJSONRoute, ModelResponse
 from waza.gateway.openapi import error_responses
 from waza.gateway.principal import Principal
 from waza.services.vectordb import schemas
@@ -34,8 +38,8 @@ EngineQuery = Annotated[
     Literal["milvus", "qdrant"] | None, Query(description="Only vector DBs of this engine")
 ]
 
-context = APIRouter(prefix="/context", tags=["vectordb"])
-legacy = APIRouter(prefix="/vectordb", tags=["vectordb (legacy)"])
+context = APIRouter(prefix="/context", tags=["vectordb"], route_class=FastJSONRoute)
+legacy = APIRouter(prefix="/vectordb", tags=["vectordb (legacy)"], route_class=FastJSONRoute)
 
 
 # ---- health -----------------------------------------------------------------------------------
@@ -73,17 +77,17 @@ def create_vectordb(
 @context.post("/vectordbs/insert", response_model=schemas.InsertVectorsResult, responses=WRITE)
 def insert_vectors_global(
     ctx: Context, user: CurrentUser, body: schemas.InsertVectorsGlobal
-) -> schemas.InsertVectorsResult:
+) -> ModelResponse:
     """Insert vectors into a collection of the DB named in the body."""
-    return _insert(ctx, user, body.vectordb_id, body)
+    return ModelResponse(_insert(ctx, user, body.vectordb_id, body))
 
 
 @context.post("/vectordbs/query", response_model=schemas.QueryVectorsResult, responses=WRITE)
 def query_vectors_global(
     ctx: Context, user: ReaderUser, body: schemas.QueryVectorsGlobal
-) -> schemas.QueryVectorsResult:
+) -> ModelResponse:
     """Search a collection of the DB named in the body."""
-    return _query(ctx, user, body.vectordb_id, body)
+    return ModelResponse(_query(ctx, user, body.vectordb_id, body))
 
 
 @context.post("/vectordbs/delete", response_model=schemas.DeleteVectorsResult, responses=WRITE)
@@ -133,9 +137,9 @@ def delete_vectordb(
 )
 def insert_vectors(
     ctx: Context, user: CurrentUser, vectordb_id: uuid.UUID, body: schemas.InsertVectors
-) -> schemas.InsertVectorsResult:
+) -> ModelResponse:
     """Insert vectors with metadata; a missing collection is created with their dimension."""
-    return _insert(ctx, user, vectordb_id, body)
+    return ModelResponse(_insert(ctx, user, vectordb_id, body))
 
 
 @context.post(
@@ -143,9 +147,9 @@ def insert_vectors(
 )
 def query_vectors(
     ctx: Context, user: ReaderUser, vectordb_id: uuid.UUID, body: schemas.QueryVectors
-) -> schemas.QueryVectorsResult:
+) -> ModelResponse:
     """Nearest vectors per query vector; scores are similarities (higher is better)."""
-    return _query(ctx, user, vectordb_id, body)
+    return ModelResponse(_query(ctx, user, vectordb_id, body))
 
 
 @context.post(
@@ -307,7 +311,7 @@ def legacy_insert(
 @legacy.post("/search_vectors", response_model=list[schemas.LegacySearchResult], responses=WRITE)
 def legacy_search(
     ctx: Context, user: ReaderUser, body: schemas.LegacySearchVectors
-) -> list[schemas.LegacySearchResult]:
+) -> ModelResponse:
     """Search the caller's default vector DB; results of all query vectors, in order."""
     found = ctx.vectors.query_vectors(
         user,
@@ -318,10 +322,12 @@ def legacy_search(
         filter=body.filter,
         output_fields=body.output_fields,
     )
-    return [
-        schemas.LegacySearchResult(id=h.id, score=h.score, metadata=h.metadata)
-        for h in found.results
-    ]
+    return ModelResponse(
+        [
+            schemas.LegacySearchResult(id=h.id, score=h.score, metadata=h.metadata)
+            for h in found.results
+        ]
+    )
 
 
 @legacy.get("/{vectordb_id}", response_model=schemas.LegacyVectorDB, responses=READ)
