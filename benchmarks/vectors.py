@@ -9,9 +9,9 @@ For each engine (milvus-lite and Qdrant local storage), in one run:
    ``--batch``, and closes it (milvus-lite finishes compacting on close; timed separately);
 3. **direct**: the engine's client (``MilvusClient`` / ``QdrantClient``) opens the same files in
    this process and runs searches one after another (top ``--limit`` with metadata);
-4. **API**: ``waza api`` starts again and the same searches go to
-   ``POST /api/context/vectordbs/{id}/query`` with a personal access token on one keep-alive
-   HTTP connection.
+4. **API**: ``waza api`` starts again and the same searches go through the platform's client,
+   ``waza.client.Client(url, token).vectors.search(...)`` (what a user calls: httpx, one
+   keep-alive connection, a personal access token), to ``POST /api/context/vectordbs/{id}/query``.
 
 Steps 3 and 4 alternate ``--rounds`` times (direct first, then API first, ...), each round with
 its share of the ``--queries`` query vectors after ``--warmup`` unmeasured ones, so that load
@@ -19,7 +19,10 @@ drifting on a shared machine hits both paths alike; an engine's files are open i
 at a time (milvus-lite and Qdrant local storage lock them).
 
 It reports p50/p95/mean latency and QPS (sequential, one client) for both, the API/direct
-ratios, and whether API p50 ≤ direct p50 + 3 ms. Run from the repository root::
+ratios, and whether API p50 ≤ direct p50 + 3 ms. Each API search is also split, from the
+response's ``Server-Timing`` header and the client thread's CPU time, into the engine's time in
+the server, the rest of the server's time, the client's CPU time and the remainder (HTTP round
+trip, uvicorn). Run from the repository root::
 
     python -m benchmarks.vectors                       # 100k x 384-d per engine
     python -m benchmarks.vectors --count 20000 --queries 100 --engines qdrant
@@ -51,6 +54,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from waza.client import Client, WazaAPIError
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_JSON = HERE / "results" / "vectors.json"
@@ -58,6 +63,16 @@ ADMIN_PASSWORD = "bench-admin-pw-1"  # noqa: S105 (a throw-away benchmark accoun
 SECRET_KEY = "waza-bench-kek"  # noqa: S105
 COLLECTION = "bench"
 GOAL_MS = 3.0
+PATHS = (
+    "direct",
+    "api",
+    "api_engine",
+    "api_platform",
+    "api_server",
+    "api_client",
+    "api_transport",
+    "api_floor",
+)
 
 
 class SetupError(RuntimeError):
@@ -210,6 +225,17 @@ def direct_searcher(
     return query, qdrant.close
 
 
+class TimingTransport(httpx.HTTPTransport):
+    """httpx's transport, keeping the last response's ``Server-Timing`` header."""
+
+    server_timing = ""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.server_timing = response.headers.get("server-timing", "")
+        return response
+
+
 def time_calls(
     call: Callable[[list[float]], Any], warm: list[list[float]], probes: list[list[float]]
 ) -> list[float]:
@@ -293,17 +319,19 @@ def print_report(report: dict[str, Any]) -> None:
     print(head)
     print("-" * len(head))
     for engine, result in report["engines"].items():
-        for path in ("direct", "api", "api_engine", "api_platform", "api_floor"):
+        for path in PATHS:
             r = result[path]
             print(
                 f"{engine:<8}{path:<13}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}"
                 f"{r['mean_ms']:>9.2f}{r['qps']:>8.1f}"
             )
     print(
-        "\napi_engine: the engine's time inside the API process (its Server-Timing header); "
-        "api_platform: each API search's latency minus its engine time (HTTP, auth, database, "
-        "JSON, client); api_floor: GET /api/context/vectordbs/{id} on the same server and "
-        "connection (auth, one database read, no engine)"
+        "\napi_engine: the engine's time inside the API process (Server-Timing); api_platform: "
+        "each API search's latency minus its engine time, split into api_server (the rest of "
+        "the server's time, Server-Timing app - engine), api_client (the client thread's CPU "
+        "time: JSON, httpx, parsing the answer) and api_transport (the remainder: HTTP round "
+        "trip, uvicorn); api_floor: client.vectors.get_db on the same server and connection "
+        "(auth, no engine)"
     )
     for engine, result in report["engines"].items():
         c, ins = result["comparison"], result["insert"]
@@ -315,8 +343,10 @@ def print_report(report: dict[str, Any]) -> None:
         )
         engine_ratio = result["api_engine"]["p50_ms"] / result["direct"]["p50_ms"]
         print(
-            f"  split: platform p50 {result['api_platform']['p50_ms']:.2f} ms; engine in the "
-            f"API p50 {result['api_engine']['p50_ms']:.2f} ms = {engine_ratio:.3f} x direct"
+            f"  split: platform p50 {result['api_platform']['p50_ms']:.2f} ms (server "
+            f"{result['api_server']['p50_ms']:.2f}, client {result['api_client']['p50_ms']:.2f},"
+            f" transport {result['api_transport']['p50_ms']:.2f}); engine in the API p50 "
+            f"{result['api_engine']['p50_ms']:.2f} ms = {engine_ratio:.3f} x direct"
         )
         print(
             f"  insert {ins['insert_seconds']} s ({ins['vectors_per_second']} vectors/s), "
@@ -383,42 +413,46 @@ def _direct_round(
 def _api_round(
     home: Path, args: argparse.Namespace, token: str, report: dict, warm: list, probes: list
 ) -> None:
-    auth = {"Authorization": f"Bearer {token}"}
+    transport = TimingTransport()
     with (
         waza_api(home, args.log_level) as server,
-        httpx.Client(base_url=server.url, timeout=120, trust_env=False) as http,
+        Client(server.url, token, timeout=120, transport=transport) as client,
     ):
         for result in report["engines"].values():
-            path = f"/api/context/vectordbs/{result['vectordb_id']}/query"
+            db_id = result["vectordb_id"]
             errors: list[str] = result["api_error_samples"]
-
-            split: list[tuple[float, float]] = []  # (engine, platform) seconds per search
+            # per search: engine and app seconds (Server-Timing), client CPU, latency
+            split: list[tuple[float, float, float, float]] = []
 
             def api_search(
-                query: list[float], path: str = path, errors: list = errors, split: list = split
+                query: list[float], db_id: str = db_id, errors: list = errors, split: list = split
             ) -> int:
-                body = {"collection_name": COLLECTION, "vectors": [query], "limit": args.limit}
-                started = time.perf_counter()
-                reply = http.post(path, json=body, headers=auth)
-                hits = len(reply.json()["results"]) if reply.status_code == 200 else 0
-                engine = server_timing(reply.headers.get("server-timing", "")).get("engine", 0.0)
-                split.append((engine, time.perf_counter() - started - engine))
-                if reply.status_code != 200:
-                    errors.append(f"{reply.status_code} {reply.text[:200]}")
+                cpu, started = time.thread_time(), time.perf_counter()
+                try:
+                    hits = len(client.vectors.search(db_id, COLLECTION, [query], limit=args.limit))
+                except WazaAPIError as exc:
+                    errors.append(str(exc)[:200])
+                    hits = 0
+                elapsed = time.perf_counter() - started
+                timing = server_timing(transport.server_timing)
+                engine = timing.get("engine", 0.0)
+                app = timing.get("app", engine)
+                split.append((engine, app, time.thread_time() - cpu, elapsed))
                 return hits
 
             opened = time.perf_counter()
             api_search(warm[0])  # the server opens the engine on first use
             result["api_open_ms"].append(round((time.perf_counter() - opened) * 1000, 1))
             result["api_latencies"] += time_calls(api_search, warm, probes)
-            measured = split[-len(probes) :]
-            result["engine_in_api_latencies"] += [e for e, _ in measured]
-            result["platform_latencies"] += [p for _, p in measured]
+            for engine, app, cpu, elapsed in split[-len(probes) :]:
+                result["engine_in_api_latencies"].append(engine)
+                result["platform_latencies"].append(elapsed - engine)
+                result["server_latencies"].append(app - engine)
+                result["client_latencies"].append(cpu)
+                result["transport_latencies"].append(elapsed - app - cpu)
 
-            def get_db(
-                _: list[float], url: str = f"/api/context/vectordbs/{result['vectordb_id']}"
-            ) -> int:
-                return http.get(url, headers=auth).status_code
+            def get_db(_: list[float], db_id: str = db_id) -> str:
+                return str(client.vectors.get_db(db_id).id)
 
             result["floor_latencies"] += time_calls(get_db, warm, probes)
 
@@ -452,6 +486,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "floor_latencies": [],
                 "engine_in_api_latencies": [],
                 "platform_latencies": [],
+                "server_latencies": [],
+                "client_latencies": [],
+                "transport_latencies": [],
                 "api_error_samples": [],
             }
         per_round = math.ceil(len(probes) / args.rounds)
@@ -470,6 +507,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["api_floor"] = summarize(result.pop("floor_latencies"))
             result["api_engine"] = summarize(result.pop("engine_in_api_latencies"))
             result["api_platform"] = summarize(result.pop("platform_latencies"))
+            result["api_server"] = summarize(result.pop("server_latencies"))
+            result["api_client"] = summarize(result.pop("client_latencies"))
+            result["api_transport"] = summarize(result.pop("transport_latencies"))
             result["api_errors"] = len(result["api_error_samples"])
             result["api_error_samples"] = result["api_error_samples"][:3]
             result["comparison"] = compare(result["direct"], result["api"])
