@@ -1,15 +1,18 @@
 """The waza sidebar in a real JupyterLab and browser (Debian chromium through Playwright).
 
 A plain ``jupyter lab`` (the extension installed by scripts/setup.sh) is pointed at a live
-`waza api` with a user's token, as outside JupyterHub. Checked: the sidebar lists a model the
-test registered (and how long that takes after Lab is ready), search narrows it, "Insert code"
-puts a `waza.client` cell in a notebook; with the platform down every section shows an error
-line. Screenshots go to ``$WAZA_TEST_ARTIFACTS`` (or the test's temporary folder). The full
-deploy/chat flow runs under `waza up` (Ray) in test_lab_hub_browser.py.
+`waza api` with an admin's personal access token, as outside JupyterHub. Checked: the sidebar
+lists a model the test registered (and how long that takes after Lab is ready), search narrows
+it, "Insert code" puts a `waza.client` cell in a notebook; with the "API URL override" setting
+pointed at a port nobody listens on (a platform that is down) every section shows an error line,
+and the panels recover when the setting is cleared. One Lab serves both tests. Screenshots go to
+``$WAZA_TEST_ARTIFACTS`` (or the test's temporary folder). The full deploy/chat flow runs under
+`waza up` (Ray) in test_lab_hub_browser.py.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -112,22 +115,34 @@ def open_sidebar(browser: playwright_sync.Browser, url: str) -> tuple[playwright
     return page, ready
 
 
+@pytest.fixture(scope="module")
+def lab(
+    live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """A plain `jupyter lab` on the live platform with an admin's PAT: (Lab URL, the PAT)."""
+    with live_server.http() as http:
+        admin_token = create_pat(http, login(http, "admin", ADMIN_PASSWORD), "admin")
+    root = tmp_path_factory.mktemp("lab") / "root"
+    root.mkdir()
+    process, url = start_lab(root, live_server.api, admin_token)
+    try:
+        yield url, admin_token
+    finally:
+        stop_lab(process)
+
+
 def test_sidebar_lists_searches_and_inserts_code(
     live_server: LiveServer,
+    lab: tuple[str, str],
     browser: playwright_sync.Browser,
-    tmp_path: Path,
     tiny_chat_model: Path,
     artifacts: Path,
 ) -> None:
-    with live_server.http() as http:
-        admin_token = create_pat(http, login(http, "admin", ADMIN_PASSWORD), "admin")
+    url, admin_token = lab
     with Client(live_server.url, admin_token) as admin:
         model = admin.models.import_path(tiny_chat_model, name="tiny-lab-browser")
-    root = tmp_path / "root"
-    root.mkdir()
-    lab, url = start_lab(root, live_server.api, admin_token)
+    page, ready = open_sidebar(browser, url)
     try:
-        page, ready = open_sidebar(browser, url)
         item = page.wait_for_selector("li[data-model='tiny-lab-browser']", timeout=30_000)
         shown = time.perf_counter() - ready
         print(f"models list shown {shown:.2f} s after Lab was ready")
@@ -151,15 +166,28 @@ def test_sidebar_lists_searches_and_inserts_code(
         assert "from waza.client import Client" in code and str(model.id) in code
         page.screenshot(path=str(artifacts / "lab-snippet.png"))
     finally:
-        stop_lab(lab)
+        page.close()
+
+
+def put_settings(url: str, values: dict[str, object]) -> None:
+    """Save the waza plugin's user settings through Lab's settings REST API."""
+    reply = httpx.put(
+        f"{url}/lab/api/settings/waza-jupyter:plugin",
+        json={"raw": json.dumps(values)},
+        headers={"Authorization": f"token {TOKEN}"},
+        timeout=30,
+    )
+    assert reply.status_code == 204, reply.text
 
 
 def test_platform_down_shows_an_error_state(
-    browser: playwright_sync.Browser, tmp_path: Path, artifacts: Path
+    lab: tuple[str, str], browser: playwright_sync.Browser, artifacts: Path
 ) -> None:
-    root = tmp_path / "root"
-    root.mkdir()
-    lab, url = start_lab(root, f"http://127.0.0.1:{free_port()}/api", "not-a-token")
+    """The "API URL override" setting pointed at a port nobody listens on: every section
+    shows an error line (the same path as a platform that went down)."""
+    url, _ = lab
+    put_settings(url, {"apiUrl": f"http://127.0.0.1:{free_port()}/api"})
+    page = None
     try:
         page, _ = open_sidebar(browser, url)
         for section in ("models", "deployments", "vectors", "catalog"):
@@ -168,5 +196,14 @@ def test_platform_down_shows_an_error_state(
             )
             assert error is not None and "Cannot reach waza" in error.inner_text()
         page.screenshot(path=str(artifacts / "lab-sidebar-platform-down.png"))
+
+        put_settings(url, {})  # back to the server's platform: the panels recover
+        page.goto(f"{url}/lab?token={TOKEN}&reset")  # reset: the waza tab starts closed
+        page.wait_for_selector(".jp-LauncherCard", timeout=60_000)
+        page.click("li[data-id='waza-sidebar']")
+        page.wait_for_selector("[data-section='models'] .waza-list", timeout=30_000)
+        assert page.locator(".waza-section .waza-error").count() == 0
     finally:
-        stop_lab(lab)
+        put_settings(url, {})
+        if page is not None:
+            page.close()
