@@ -110,3 +110,42 @@ def test_the_generated_client_types_are_current() -> None:
     assert (ROOT / "frontend/src/api/schema.ts").read_text() == generated, (
         "frontend/src/api/schema.ts is stale: run `.venv/bin/python frontend/scripts/openapi.py`"
     )
+
+
+def test_browser_session_refreshes_through_its_cookies(client: TestClient) -> None:
+    """The UI's session: httpOnly cookies only; the refresh cookie renews both, once."""
+    from tests.conftest import ADMIN_PASSWORD
+
+    login = client.post("/api/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})
+    set_cookie = "\n".join(login.headers.get_list("set-cookie"))
+    assert "refresh_token=" in set_cookie and "Path=/api/auth" in set_cookie
+    assert set_cookie.count("HttpOnly") == 2
+    (first,) = [c for c in client.cookies.jar if c.name == "refresh_token"]
+    first_refresh = first.value
+    client.cookies.delete("access_token")  # as the browser does once the hour is over
+    assert client.get("/api/auth/users/me").status_code == 401
+
+    renewed = client.post("/api/auth/refresh")  # no query parameter: the cookie
+    assert renewed.status_code == 200, renewed.text
+    assert client.cookies.get("refresh_token") not in (None, first_refresh)
+    assert client.get("/api/auth/users/me").json()["username"] == "admin"
+
+    # the old refresh cookie replayed (stolen) ends the session, as for the SDK
+    client.cookies.set("refresh_token", first_refresh or "", first.domain, "/api/auth")
+    replay = client.post("/api/auth/refresh")
+    assert replay.status_code == 401
+    assert client.get("/api/auth/users/me").status_code == 401
+
+    client.cookies.clear()
+    refused = client.post("/api/auth/refresh")
+    assert refused.status_code == 401 and refused.json() == {"detail": "Not authenticated"}
+
+
+def test_sign_out_clears_both_cookies(client: TestClient) -> None:
+    from tests.conftest import ADMIN_PASSWORD
+
+    client.post("/api/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})
+    assert client.post("/api/auth/logout", json={}).status_code == 200
+    assert client.cookies.get("access_token") is None
+    assert client.cookies.get("refresh_token") is None
+    assert client.post("/api/auth/refresh").status_code == 401

@@ -584,7 +584,10 @@ export interface paths {
         put?: never;
         /**
          * Refresh
-         * @description Exchange a refresh token (query parameter) for new tokens; the old one stops working.
+         * @description Exchange a refresh token for new tokens; the old one stops working.
+         *
+         *     The SDK passes it as a query parameter; a browser session (no parameter) uses its
+         *     `refresh_token` cookie and gets both cookies renewed.
          */
         post: operations["refresh_api_auth_refresh_post"];
         delete?: never;
@@ -11094,8 +11097,8 @@ export interface operations {
     };
     refresh_api_auth_refresh_post: {
         parameters: {
-            query: {
-                refresh_token: string;
+            query?: {
+                refresh_token?: string | null;
             };
             header?: never;
             path?: never;

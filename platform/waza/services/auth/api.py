@@ -51,29 +51,73 @@ def token(
         raise BadRequest("unsupported_grant_type: only 'password' is supported here")
     client_ip = request.client.host if request.client else "?"
     tokens = ctx.auth.login(username, password, client_ip=client_ip, client_id=client_id)
+    _set_session_cookies(request, response, tokens)
+    return tokens
+
+
+# Browser sessions (the web UI): the access token in an httpOnly cookie sent everywhere, the
+# refresh token in an httpOnly cookie sent only to `/api/auth/...` (refresh and logout).
+REFRESH_COOKIE = "refresh_token"
+
+
+def _auth_path(request: Request) -> str:
+    """`/api/auth` (with any root path): where the refresh cookie is sent."""
+    return request.url.path.rsplit("/", 1)[0] or "/"
+
+
+def _set_session_cookies(
+    request: Request, response: Response, tokens: schemas.TokenResponse
+) -> None:
+    secure = request.url.scheme == "https"
     response.set_cookie(
         "access_token",
         tokens.access_token,
         max_age=tokens.expires_in,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=secure,
     )
-    return tokens
+    if tokens.refresh_token:
+        response.set_cookie(
+            REFRESH_COOKIE,
+            tokens.refresh_token,
+            max_age=tokens.refresh_expires_in or None,
+            path=_auth_path(request),
+            httponly=True,
+            samesite="strict",
+            secure=secure,
+        )
 
 
 @router.post("/refresh", response_model=schemas.TokenResponse, responses=error_responses(401))
 def refresh(
-    ctx: Context, refresh_token: Annotated[str, Query(min_length=1, max_length=8192)]
+    request: Request,
+    response: Response,
+    ctx: Context,
+    refresh_token: Annotated[str | None, Query(min_length=1, max_length=8192)] = None,
 ) -> schemas.TokenResponse:
-    """Exchange a refresh token (query parameter) for new tokens; the old one stops working."""
-    return ctx.auth.refresh(refresh_token)
+    """Exchange a refresh token for new tokens; the old one stops working.
+
+    The SDK passes it as a query parameter; a browser session (no parameter) uses its
+    `refresh_token` cookie and gets both cookies renewed.
+    """
+    if refresh_token is not None:
+        return ctx.auth.refresh(refresh_token)
+    cookie = request.cookies.get(REFRESH_COOKIE)
+    if not cookie or len(cookie) > 8192:
+        raise Unauthorized()
+    tokens = ctx.auth.refresh(cookie)
+    _set_session_cookies(request, response, tokens)
+    return tokens
 
 
 @router.post("/logout", response_model=schemas.LogoutResponse, responses=error_responses(401))
-def logout(ctx: Context, principal: CurrentUser, response: Response) -> schemas.LogoutResponse:
+def logout(
+    request: Request, ctx: Context, principal: CurrentUser, response: Response
+) -> schemas.LogoutResponse:
     """End the current password session (its access and refresh tokens stop working)."""
     response.delete_cookie("access_token")
+    response.delete_cookie(REFRESH_COOKIE, path=_auth_path(request))
     return ctx.auth.logout(principal)
 
 
