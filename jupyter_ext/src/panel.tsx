@@ -154,12 +154,18 @@ function HubImport(props: { api: WazaApi; onDone: () => void }): JSX.Element {
       window.clearTimeout(timer);
     };
   }, [modelId]);
+  const [notice, setNotice] = React.useState<string | null>(null);
   const start = async () => {
     setError(null);
+    setNotice(null);
     setProgress(null);
     try {
       const started = await props.api.hubImport(repo.trim());
-      setModelId(started.model_id);
+      if (!started.files.length && !started.in_progress.length) {
+        setNotice(started.message); // every file is here already: nothing to follow
+      } else {
+        setModelId(started.model_id);
+      }
       props.onDone();
     } catch (err) {
       setError(message(err));
@@ -198,6 +204,11 @@ function HubImport(props: { api: WazaApi; onDone: () => void }): JSX.Element {
       {error && (
         <div className="waza-error" role="alert">
           {error}
+        </div>
+      )}
+      {notice && (
+        <div className="waza-item-meta waza-progress-text" role="status">
+          {notice}
         </div>
       )}
       {modelId && progress && (

@@ -170,7 +170,8 @@ class Laps:
 
 
 def hub_import(page: playwright_sync.Page, hf: FakeHub, artifacts: Path) -> None:
-    """A slow import cancelled midway (progress bar, bytes, Cancel), then one that finishes."""
+    """A slow import cancelled midway (progress bar, bytes, Cancel), then one that finishes,
+    then the same again (nothing to download)."""
     box = "input[aria-label='Hub repo to import']"
     progress = f"{section('models')} .waza-progress"
     with hf.slow(256 * 1024):  # 3 MB at 256 KB/s: 12 s unless cancelled
@@ -190,6 +191,10 @@ def hub_import(page: playwright_sync.Page, hf: FakeHub, artifacts: Path) -> None
         "Imported", timeout=60_000
     )
     page.wait_for_selector("li[data-model*='tiny-files']", timeout=30_000)
+    page.press(box, "Enter")  # again: every file is here already, nothing to follow
+    expect(page.locator(f"{section('models')} [role='status']")).to_contain_text(
+        "already downloaded", timeout=30_000
+    )
 
 
 def ingest(stack: HubStack, token: str, collection: str) -> None:
