@@ -138,7 +138,7 @@ export function App() {
     return <Loading label="Checking your session" />;
   }
   if (user === null) {
-    return location.pathname === '/signin' ? <SignIn /> : <Navigate to="/signin" replace state={{ from: location.pathname }} />;
+    return location.pathname === '/signin' ? <SignIn /> : <Navigate to="/signin" replace state={{ from: location.pathname + location.search }} />;
   }
   return (
     <Shell>

@@ -1,6 +1,7 @@
 /** Who is signed in: the platform session (cookie), the user's name and roles. */
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { call, http, statusOf, type Schemas } from './api/client';
+import './api/session'; // renews the session once on 401 before anything below sees it
 
 export type User = Schemas['UserInfo'];
 
@@ -12,6 +13,8 @@ interface AuthState {
   signIn(username: string, password: string): Promise<void>;
   signOut(): Promise<void>;
 }
+
+export const EXPIRED = 'Your session has ended. Sign in again to continue where you left off.';
 
 const AuthContext = createContext<AuthState | null>(null);
 
@@ -53,22 +56,25 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     if (maybeSignedIn()) {
       call('get', '/api/auth/users/me')
         .then(me => live && setUser(me))
-        .catch(() => {
+        .catch(error => {
           remember(false);
           if (live) {
+            setNotice(statusOf(error) === 401 ? EXPIRED : null);
             setUser(null);
           }
         });
     } else {
       setUser(null);
     }
-    // any 401 later (expired or revoked session) sends the user back to the sign-in page
+    // a 401 that renewing the session could not cure (session revoked, signed out elsewhere,
+    // refresh token expired) sends the user back to the sign-in page, which then returns them
+    // to the page they were on
     const id = http.interceptors.response.use(undefined, error => {
       if (statusOf(error) === 401 && !String(error.config?.url ?? '').endsWith('/auth/token')) {
         remember(false);
         setUser(current => {
           if (current) {
-            setNotice('Your session ended: sign in again.');
+            setNotice(EXPIRED);
           }
           return null;
         });

@@ -4,6 +4,7 @@
  * (parsed by `eventsource-parser`), so the answer shows token by token and can be stopped.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { renewSession } from './session';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -99,7 +100,8 @@ export async function streamChat(
 
   let stopped = false;
   try {
-    const response = await fetchImpl(chatUrl(deploymentId), {
+    const sentAt = Date.now();
+    const send = () => fetchImpl(chatUrl(deploymentId), {
       method: 'POST',
       credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
@@ -112,6 +114,10 @@ export async function streamChat(
       }),
       signal,
     });
+    let response = await send();
+    if (response.status === 401 && (await renewSession(sentAt))) {
+      response = await send(); // the session expired and was renewed: once more
+    }
     if (!response.ok || !response.body) {
       let detail = response.statusText || `HTTP ${response.status}`;
       try {

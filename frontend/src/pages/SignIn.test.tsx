@@ -1,9 +1,9 @@
-import { render, screen } from '@testing-library/react';
+import { render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { MemoryRouter } from 'react-router-dom';
+import { MemoryRouter, useLocation } from 'react-router-dom';
 import { afterEach, describe, expect, it } from 'vitest';
 import { App } from '../App';
-import { AuthProvider } from '../auth';
+import { AuthProvider, EXPIRED } from '../auth';
 import { ADMIN, fakeApi, type FakeApi } from '../test/fakeApi';
 
 let api: FakeApi | null = null;
@@ -12,11 +12,17 @@ afterEach(() => {
   localStorage.clear();
 });
 
-function renderApp() {
+function Where() {
+  const location = useLocation();
+  return <output data-testid="where">{location.pathname + location.search}</output>;
+}
+
+function renderApp(at = '/models') {
   return render(
-    <MemoryRouter initialEntries={['/models']}>
+    <MemoryRouter initialEntries={[at]}>
       <AuthProvider>
         <App />
+        <Where />
       </AuthProvider>
     </MemoryRouter>,
   );
@@ -59,14 +65,37 @@ describe('sign-in', () => {
     expect(await screen.findByRole('alert')).toHaveTextContent('Error 401: Invalid credentials');
   });
 
-  it('goes back to the sign-in page when the session has ended', async () => {
+  it('keeps an expired session going by renewing it', async () => {
     localStorage.setItem('waza-ui-signed-in', '1');
     let calls = 0;
     api = fakeApi({
       'GET /api/auth/users/me': { data: ADMIN },
       'GET /api/models/': () => (calls++ === 0 ? { status: 401, data: { detail: 'Token expired' } } : { data: [] }),
+      'POST /api/auth/refresh': { data: { access_token: 'new', token_type: 'bearer', expires_in: 3600 } },
     });
     renderApp();
-    expect(await screen.findByText('Your session ended: sign in again.')).toBeInTheDocument();
+    expect(await screen.findByText('No models yet: import one.')).toBeInTheDocument();
+    expect(screen.queryByRole('heading', { name: 'Sign in to waza' })).toBeNull();
+  });
+
+  it('when the session cannot be renewed, signs in again and returns to the page', async () => {
+    localStorage.setItem('waza-ui-signed-in', '1');
+    let signedIn = true;
+    api = fakeApi({
+      'GET /api/auth/users/me': () => (signedIn ? { data: ADMIN } : { status: 401, data: { detail: 'Not authenticated' } }),
+      'GET /api/serving/deployments': () => (signedIn ? { data: [] } : { status: 401, data: { detail: 'Token expired' } }),
+      'POST /api/auth/refresh': { status: 401, data: { detail: 'invalid_grant' } },
+      'POST /api/auth/token': () => {
+        signedIn = true;
+        return { data: { access_token: 't', token_type: 'bearer', expires_in: 3600 } };
+      },
+    });
+    signedIn = false; // e.g. signed out in another tab
+    renderApp('/deployments?all=1');
+    expect(await screen.findByText(EXPIRED)).toBeInTheDocument();
+    await userEvent.type(screen.getByLabelText(/Username/), 'admin');
+    await userEvent.type(screen.getByLabelText(/Password/), 'secret{Enter}');
+    await waitFor(() => expect(screen.getByTestId('where')).toHaveTextContent('/deployments?all=1'));
+    expect(await screen.findByTestId('user-name')).toHaveTextContent('Ada Admin');
   });
 });
