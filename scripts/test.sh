@@ -17,6 +17,8 @@ echo "== vitest (the JupyterLab extension's data layer, ~3 s)"
 (cd jupyter_ext && npx --no-install vitest run)
 echo "== vitest (the web UI's components and typed client, ~20 s)"
 (cd frontend && npx --no-install vitest run)
+echo "== eslint (the web UI, ~8 s)"
+(cd frontend && npx --no-install eslint --max-warnings 0 .)
 # The tests on the Ray cluster (marked `ray`: serving, grounded RAG, widgets, App Garden e2e,
 # load) run in a pytest process of their own, one at a time on one Ray head, on PostgreSQL only
 # (Ray does not depend on the database; the serving service's SQL runs on both databases

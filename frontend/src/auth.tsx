@@ -48,13 +48,14 @@ export function isAdmin(user: User | null | undefined): boolean {
 }
 
 export function AuthProvider({ children }: { children: ReactNode }) {
-  const [user, setUser] = useState<User | null | undefined>(undefined);
+  // nobody signed in on this browser: the sign-in page at once, without asking the API
+  const [user, setUser] = useState<User | null | undefined>(() => (maybeSignedIn() ? undefined : null));
   const [notice, setNotice] = useState<string | null>(null);
 
   useEffect(() => {
     let live = true;
     if (maybeSignedIn()) {
-      call('get', '/api/auth/users/me')
+      void call('get', '/api/auth/users/me')
         .then(me => live && setUser(me))
         .catch(error => {
           remember(false);
@@ -63,8 +64,6 @@ export function AuthProvider({ children }: { children: ReactNode }) {
             setUser(null);
           }
         });
-    } else {
-      setUser(null);
     }
     // a 401 that renewing the session could not cure (session revoked, signed out elsewhere,
     // refresh token expired) sends the user back to the sign-in page, which then returns them

@@ -6,6 +6,13 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { renewSession } from './session';
 
+/** One `data:` event of an OpenAI-compatible stream (the fields read here). */
+interface StreamChunk {
+  error?: string | { message?: string };
+  usage?: { completion_tokens?: number | null };
+  choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
+}
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
@@ -70,7 +77,7 @@ export async function streamChat(
     if (event.data === '[DONE]') {
       return;
     }
-    let chunk: any;
+    let chunk: StreamChunk;
     try {
       chunk = JSON.parse(event.data);
     } catch {
@@ -87,7 +94,7 @@ export async function streamChat(
     if (choice?.finish_reason) {
       finishReason = choice.finish_reason;
     }
-    const piece: string | undefined = choice?.delta?.content;
+    const piece = choice?.delta?.content;
     if (piece) {
       const now = performance.now();
       first ??= now;

@@ -1,6 +1,6 @@
 /** Loading, error and empty states that every page uses, and the data-loading hook. */
 import { Alert, Box, Button, CircularProgress, Typography } from '@mui/material';
-import { Component, useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import { Component, useCallback, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
 import { describeError } from '../api/client';
 
 export function Loading({ label = 'Loading' }: { label?: string }) {
@@ -55,7 +55,9 @@ export function useLoad<T>(fetcher: (signal: AbortSignal) => Promise<T>, deps: u
   const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
   const fetchRef = useRef(fetcher);
-  fetchRef.current = fetcher;
+  useLayoutEffect(() => {
+    fetchRef.current = fetcher; // the latest closure, without restarting the effect below
+  });
 
   useEffect(() => {
     const controller = new AbortController();

@@ -19,7 +19,7 @@ import {
   Typography,
 } from '@mui/material';
 import { LineChart } from '@mui/x-charts/LineChart';
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { call, describeError, type Args, type Schemas } from '../api/client';
 import { formatBytes, formatTime } from '../components/format';
 import { ErrorState, Loadable, PageHeader, useLoad } from '../components/states';
@@ -162,9 +162,8 @@ function Tokens() {
   );
 }
 
-type Outcome = NonNullable<NonNullable<Parameters<typeof listActivity>[0]>['outcome']>;
+type Outcome = NonNullable<NonNullable<Args<'/api/activity/activities/', 'get'>['query']>['outcome']>;
 const OUTCOMES: ('' | Outcome)[] = ['', 'success', 'failure', 'denied', 'error'];
-const listActivity = (query: Args<'/api/activity/activities/', 'get'>['query']) => query;
 
 function Activity() {
   const [module, setModule] = useState('');
@@ -243,14 +242,15 @@ function Cluster() {
   const nodes = useLoad(signal => call('get', '/api/cluster/nodes', { signal }), []);
   const m = metrics.data;
 
-  useEffect(() => {
-    if (!m) {
-      return;
-    }
+  // each new reading adds a sample (state adjusted while rendering, as React recommends over
+  // an effect that sets state)
+  const [sampled, setSampled] = useState<typeof m>(undefined);
+  if (m && m !== sampled) {
+    setSampled(m);
     const gpus = m.gpus ?? [];
     const gpu = gpus.length ? gpus.reduce((s, g) => s + (g.utilization_pct ?? 0), 0) / gpus.length : 0;
     setSamples(prev => [...prev, { t: new Date(m.at), cpu: m.cpu_percent, memory: m.memory_percent, gpu }].slice(-SAMPLES));
-  }, [m]);
+  }
 
   return (
     <Box className="flex flex-col gap-4">

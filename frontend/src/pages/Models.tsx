@@ -39,7 +39,8 @@ export function downloadSummary(files: FileStatus[]) {
   }
   const running = files.some(f => f.is_downloading);
   const error = files.find(f => f.download_error)?.download_error ?? null;
-  const state = running ? 'downloading' : error ? 'failed' : 'done';
+  const cancelled = files.some(f => f.download_cancelled_at && !f.download);
+  const state = running ? 'downloading' : error ? 'failed' : cancelled ? 'cancelled' : 'done';
   const fraction = total > 0 ? Math.min(1, bytes / total) : state === 'done' ? 1 : null;
   return { bytes, total, fraction, state, error } as const;
 }
@@ -63,6 +64,7 @@ function ImportDialog({ open, onClose, onDone }: { open: boolean; onClose: () =>
   const [busy, setBusy] = useState(false);
   const [downloading, setDownloading] = useState<string | null>(null);
   const [files, setFiles] = useState<FileStatus[]>([]);
+  const [stopping, setStopping] = useState(false);
 
   useEffect(() => {
     if (!downloading) {
@@ -113,7 +115,19 @@ function ImportDialog({ open, onClose, onDone }: { open: boolean; onClose: () =>
     }
   };
 
+  // stop the hub download (its partial files are removed); the poll then shows it cancelled
+  const cancelDownload = async () => {
+    setStopping(true);
+    try {
+      await call('delete', '/api/model_files/downloads/cancel_all', { query: { model_id: downloading! } });
+    } catch (caught) {
+      setError(describeError(caught));
+      setStopping(false);
+    }
+  };
+
   const summary = downloadSummary(files);
+  const running = Boolean(downloading) && (files.length === 0 || summary.state === 'downloading');
   return (
     <Dialog open={open} onClose={onClose} fullWidth maxWidth="sm">
       <form onSubmit={submit} aria-label="Import model">
@@ -137,9 +151,13 @@ function ImportDialog({ open, onClose, onDone }: { open: boolean; onClose: () =>
             <TextField label="Repository (e.g. HuggingFaceTB/SmolLM2-135M-Instruct)" name="repo" required value={repo} onChange={e => setRepo(e.target.value)} />
           )}
           {downloading ? (
-            <Box aria-label="Download progress">
-              <LinearProgress variant={summary.fraction === null ? 'indeterminate' : 'determinate'} value={(summary.fraction ?? 0) * 100} />
-              <Typography variant="body2" className="pt-1">
+            <Box className="waza-download" data-state={files.length ? summary.state : 'starting'}>
+              <LinearProgress
+                aria-label="Download progress"
+                variant={summary.fraction === null ? 'indeterminate' : 'determinate'}
+                value={(summary.fraction ?? 0) * 100}
+              />
+              <Typography variant="body2" className="pt-1" role="status">
                 {summary.state === 'failed'
                   ? `Failed: ${summary.error}`
                   : `${formatBytes(summary.bytes)} of ${formatBytes(summary.total)} — ${summary.state}`}
@@ -148,6 +166,11 @@ function ImportDialog({ open, onClose, onDone }: { open: boolean; onClose: () =>
           ) : null}
         </DialogContent>
         <DialogActions>
+          {running ? (
+            <Button color="warning" onClick={() => void cancelDownload()} disabled={stopping}>
+              {stopping ? 'Cancelling…' : 'Cancel download'}
+            </Button>
+          ) : null}
           <Button onClick={onClose}>{downloading ? 'Close' : 'Cancel'}</Button>
           <Button type="submit" variant="contained" disabled={busy || Boolean(downloading)}>
             {busy ? 'Importing…' : 'Import'}

@@ -32,6 +32,11 @@ describe('download progress', () => {
   it('reports a failure', () => {
     expect(downloadSummary([{ ...file, is_downloading: false, download_error: 'offline' }])).toMatchObject({ state: 'failed', error: 'offline' });
   });
+  it('tells a cancelled download from a finished one', () => {
+    const stopped = { ...file, is_downloading: false, download: false, download_cancelled_at: '2026-01-01T00:00:00Z' };
+    expect(downloadSummary([stopped])).toMatchObject({ state: 'cancelled' });
+    expect(downloadSummary([{ ...file, is_downloading: false, downloaded_bytes: 100 }])).toMatchObject({ state: 'done', fraction: 1 });
+  });
 });
 
 describe('small helpers', () => {
