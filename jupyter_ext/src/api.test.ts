@@ -10,6 +10,7 @@ import {
   downloadProgress,
   formatBytes,
   formatEta,
+  baseName,
   isActive,
   sseEvents,
   statusTone
@@ -244,5 +245,13 @@ describe('Deployments of all users (admins)', () => {
     await api.deployments();
     await api.deployments(true);
     expect(calls.map(c => c.url)).toEqual(['/waza/deployments', '/waza/deployments?owners=1']);
+  });
+});
+
+describe('baseName', () => {
+  it('keeps the last part of a path or URL', () => {
+    expect(baseName('/home/alice/data/sales.csv')).toBe('sales.csv');
+    expect(baseName('s3://bucket/folder/')).toBe('folder');
+    expect(baseName('plain')).toBe('plain');
   });
 });

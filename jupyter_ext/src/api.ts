@@ -114,6 +114,11 @@ export function downloadProgress(files: FileDownload[]): DownloadProgress {
   return { bytes, total, fraction, speed, eta, state, error };
 }
 
+/** The last part of a path or URL (a dataset's name is often a whole path). */
+export function baseName(name: string): string {
+  return name.split('/').filter(Boolean).pop() ?? name;
+}
+
 /** `1.5 MB`-style sizes. */
 export function formatBytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];

@@ -177,6 +177,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         try {
           const { urn } = await api.registerDataset(path);
           sidebar.refresh();
+          app.shell.activateById(sidebar.id);
           void showDialog({ title: 'Dataset registered', body: urn, buttons: [Dialog.okButton()] });
         } catch (err) {
           await showErrorMessage('Cannot register the dataset', errorText(err));

@@ -21,6 +21,7 @@ import {
   formatBytes,
   formatEta,
   isActive,
+  baseName,
   statusTone
 } from './api';
 
@@ -522,8 +523,13 @@ function DatasetItem(props: { api: WazaApi; dataset: Dataset; actions: PanelActi
   };
   return (
     <li className="waza-item" data-dataset={props.dataset.name}>
-      <button className="waza-link" aria-expanded={!!detail} onClick={() => void toggle()}>
-        {props.dataset.name}
+      <button
+        className="waza-link"
+        aria-expanded={!!detail}
+        title={props.dataset.name}
+        onClick={() => void toggle()}
+      >
+        {baseName(props.dataset.name)}
       </button>
       <span className="waza-item-meta"> {props.dataset.platform}</span>
       <div className="waza-item-actions">

@@ -23,6 +23,7 @@ from tornado.iostream import StreamClosedError
 from waza.client import Client, ConnectionFailed, WazaAPIError
 from waza_jupyter import snippets
 from waza_jupyter.app import WazaJupyterApp
+from waza_jupyter.schema import read_schema
 
 T = TypeVar("T")
 URL_HEADER = "X-Waza-Api-Url"  # the panel's "API URL override" setting
@@ -377,7 +378,8 @@ class DatasetsHandler(WazaHandler):
 
     @web.authenticated
     async def post(self) -> None:
-        """Register a file or folder of the Jupyter root as a ``file`` dataset."""
+        """Register a file or folder of the Jupyter root as a ``file`` dataset (with the
+        columns of a CSV, TSV, Parquet or Arrow file as its schema)."""
         data = self.body({"path", "description", "tags"})
         raw = str(data.get("path") or "").strip()
         if not raw:
@@ -386,12 +388,14 @@ class DatasetsHandler(WazaHandler):
         path = Path(raw) if os.path.isabs(raw) else (root / raw).resolve()
         if not os.path.isabs(raw) and not path.is_relative_to(root):
             raise PlatformError(400, f"{raw!r} is outside the Jupyter root", "extension")
+        found = await asyncio.to_thread(read_schema, path)  # CSV/Parquet/Arrow: its columns
         urn = await self.call(
             self.platform.catalog.create_dataset,
             str(path),
             "file",
             description=data.get("description"),
             tags=list(data.get("tags") or []),
+            dataset_schema=found,
         )
         self.reply({"urn": urn}, 201)
 

@@ -7,7 +7,8 @@ head. Its platform downloads "Hugging Face Hub" models from the stand-in hub of
 alice, a plain user, logs in at the hub's form; the hub spawns her JupyterLab, whose server
 extension calls the platform with her server's hub token. In her sidebar: a Hub import with its
 progress bar, cancelled midway, and one that finishes; "Register as model" on the tiny model's
-folder in her home (one of her data roots) from the file browser's context menu; Deploy from the
+folder in her home (one of her data roots) from the file browser's context menu, and "Register
+dataset" on a CSV file there (the catalog shows its columns); Deploy from the
 dialog (first asking for more CPUs than the cluster has: refused, with the reason); the
 Deployments panel follows it to DEPLOYED and shows only her deployments (an admin's, which the
 platform lists to her too, is not shown); Open chat streams tokens; Stop; a collection
@@ -228,6 +229,7 @@ def alice(stack: HubStack, admin: dict[str, str], tiny_chat_model: Path) -> tupl
     home = stack.home / "users" / "alice"  # her Lab's root
     home.mkdir(parents=True, exist_ok=True)
     shutil.copytree(tiny_chat_model, home / "tiny-chat")
+    (home / "sales.csv").write_text("region,amount\nnorth,3\nsouth,4.5\n")
     spawn(stack, "alice", password)
     spawn(stack, "admin", stack.admin_password)
     return "alice", password
@@ -269,6 +271,17 @@ def test_user_imports_registers_deploys_chats_searches_and_runs_a_snippet(
         page.click(".jp-Dialog .jp-mod-accept")
         page.wait_for_selector("li[data-model='tiny-chat']", timeout=30_000)
         shot(page, artifacts, "2-models-registered", "li[data-model='tiny-chat']")
+
+        # register a CSV file as a dataset: the catalog shows it with its columns
+        page.click("li[data-id='filebrowser']")
+        page.click(".jp-DirListing-item[title^='Name: sales.csv']", button="right")
+        page.click(".lm-Menu-item:has-text('Register dataset')")
+        page.wait_for_selector(".jp-Dialog:has-text('Dataset registered')", timeout=30_000)
+        page.click(".jp-Dialog .jp-mod-accept")
+        dataset = page.locator(f"{section('catalog')} li[data-dataset$='/sales.csv']")
+        dataset.locator("button.waza-link:text-is('sales.csv')").click(timeout=30_000)
+        expect(dataset.locator("table.waza-schema")).to_contain_text("amount", timeout=30_000)
+        assert dataset.locator("table.waza-schema tr").count() == 2  # region, amount
         laps("register")
 
         # a deployment that cannot fit is refused with the platform's reason

@@ -198,6 +198,13 @@ async def test_catalog_datasets_containers_and_secret_names(
     assert urn in [d["urn"] for d in datasets]
     detail = body(await call(jp_fetch, "catalog/dataset", params={"urn": urn}))
     assert detail["dataset"]["name"] == str(jp_root_dir / "data" / "rows.csv")
+    columns = [(f["name"], f["type"]) for f in detail["schema"]["fields"]]
+    assert columns == [("a", "int64"), ("b", "int64")]  # read from the file by pyarrow
+    (jp_root_dir / "data" / "notes.txt").write_text("not a table")
+    reply = await call(jp_fetch, "catalog/datasets", "POST", {"path": "data/notes.txt"})
+    assert reply.code == 201, reply.body
+    plain = body(await call(jp_fetch, "catalog/dataset", params={"urn": body(reply)["urn"]}))
+    assert plain["schema"]["fields"] == []
 
     with Client(live_server.url, tokens["admin"]) as admin:  # containers are admins' work
         container_urn = admin.catalog.create_container(unique("shelf"))
