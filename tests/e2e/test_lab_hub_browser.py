@@ -8,12 +8,12 @@ alice, a plain user, logs in at the hub's form; the hub spawns her JupyterLab, w
 extension calls the platform with her server's hub token. In her sidebar: a Hub import with its
 progress bar, cancelled midway, and one that finishes; "Register as model" on the tiny model's
 folder in her home (one of her data roots) from the file browser's context menu, and "Register
-dataset" on a CSV file there (the catalog shows its columns); Deploy from the
-dialog (first asking for more CPUs than the cluster has: refused, with the reason); the
-Deployments panel follows it to DEPLOYED and shows only her deployments (an admin's, which the
-platform lists to her too, is not shown); Open chat streams tokens; Stop; a collection
-she ingested is searched; the collection's "Insert code" cell runs in her kernel. Then the admin
-logs in: his panel shows his own by default, and with "all users" every user's, with owners.
+dataset" on a CSV file there (the catalog shows its columns); Deploy from the dialog (first
+asking for more CPUs than the cluster has: refused, with the reason); the Deployments panel
+follows it to DEPLOYED and shows only her deployments (an admin's, which the platform lists to
+her too, is not shown); Open chat streams tokens; its logs; Stop; a collection she ingested is
+searched; the collection's "Insert code" cell runs in her kernel. Then the admin logs in: his
+panel shows his own by default, and with "all users" every user's, with owners.
 Screenshots of each panel go to ``$WAZA_TEST_ARTIFACTS`` (or the module's temporary folder).
 """
 
@@ -175,7 +175,7 @@ def hub_import(page: playwright_sync.Page, hf: FakeHub, artifacts: Path) -> None
     then the same again (nothing to download)."""
     box = "input[aria-label='Hub repo to import']"
     progress = f"{section('models')} .waza-progress"
-    with hf.slow(256 * 1024):  # 3 MB at 256 KB/s: 12 s unless cancelled
+    with hf.slow(128 * 1024):  # 3 MB at 128 KB/s: 24 s unless cancelled
         page.fill(box, BIG_REPO)
         page.press(box, "Enter")
         moving = page.locator(f"{progress}[data-state='downloading']")
@@ -324,6 +324,11 @@ def test_user_imports_registers_deploys_chats_searches_and_runs_a_snippet(
         assert page.query_selector(".waza-chat .waza-error") is None
         shot(page, artifacts, "6-chat", None)
         laps("chat")
+
+        # its logs in the main area: the platform's events and the replica's lines
+        page.click(f"{dep} button:has-text('Logs')")
+        expect(page.locator(".waza-logs pre")).to_contain_text("requested by alice", timeout=30_000)
+        shot(page, artifacts, "6-logs", None)
 
         # stop: the badge follows it to STOPPED (stopped ones are shown)
         page.click(f"{dep} button:has-text('Stop')")
