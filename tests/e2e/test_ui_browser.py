@@ -6,8 +6,12 @@ light and dark, to ``$WAZA_TEST_ARTIFACTS`` or the test's temporary folder); a c
 test filled with platform embeddings is searched from the Vector stores page; a dataset is
 registered from the Catalog page and its schema shown; a normal user gets no Admin page (the
 UI hides it and the API refuses it with the same session). Every page must leave the browser
-console free of errors. The deploy-and-chat flow, which needs Ray, is in
-``test_ui_chat_browser.py``.
+console free of errors, and pass an axe-core audit (no serious or critical violation) in light
+and dark. A Hugging Face Hub import shows its progress bar and can be cancelled midway; the
+hub is ``tests/fixtures/fake_hf_hub.py``, a local stand-in for the internet (the tests have
+none), which the module's one platform downloads from. An expired session is renewed without
+the user noticing; one that cannot be renewed returns to sign-in and then to the page. The
+deploy-and-chat flow, which needs Ray, is in ``test_ui_chat_browser.py``.
 """
 
 from __future__ import annotations
@@ -20,15 +24,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, LiveServer, create_user, login
+from tests.conftest import ADMIN_PASSWORD, LiveServer, create_user, live_platform, login
 from tests.e2e.webui import (
     CHROMIUM,
     FLAGS,
     artifacts_dir,
+    axe_audit,
     playwright_sync,
     require_build,
     signed_in,
 )
+from tests.fixtures.fake_hf_hub import BIG_REPO, TINY_REPO, FakeHub, hub_env
 from waza.client import Client
 
 pytestmark = [
@@ -41,6 +47,20 @@ DOCS = {
     "tea.md": "Green tea is brewed at 80 degrees for two minutes.",
 }
 PAGES = ["models", "deployments", "chat", "vectors", "catalog", "apps", "admin"]
+
+
+@pytest.fixture(scope="module")
+def hf_hub() -> Iterator[FakeHub]:
+    """The stand-in for huggingface.co (a local server; the tests have no internet)."""
+    with FakeHub() as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, hf_hub: FakeHub) -> Iterator[LiveServer]:
+    """The module's one `waza api`, downloading from the stand-in hub."""
+    with live_platform(tmp_path_factory.mktemp("live"), hub_env(hf_hub)) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +105,8 @@ def test_admin_sees_every_page(
     live_server: LiveServer, browser: playwright_sync.Browser, artifacts: Path
 ) -> None:
     base = live_server.url
-    with signed_in(browser, base, "admin", ADMIN_PASSWORD) as (page, _console):
+    violations: list[str] = []  # axe: serious and critical, every page, light and dark
+    with signed_in(browser, base, "admin", ADMIN_PASSWORD, violations) as (page, _console):
         assert page.inner_text("[data-testid='user-role']") == "admin"
         assert page.inner_text("[data-testid='user-name']") == "admin"
         nav = page.locator("nav[aria-label='Pages']")
@@ -99,6 +120,7 @@ def test_admin_sees_every_page(
             page.wait_for_load_state("networkidle")
             assert page.query_selector(".waza-error") is None, page.inner_text("main")
             page.screenshot(path=str(artifacts / f"ui-{name}.png"), full_page=True)
+            violations += axe_audit(page, name)
         # the built-in models are listed; a model's page has its files and configs
         nav.locator("a[href='/ui/models']").click()
         page.wait_for_selector("table[aria-label='Models'] tbody tr")
@@ -106,6 +128,7 @@ def test_admin_sees_every_page(
         page.wait_for_selector("h2:has-text('Files')")
         page.wait_for_selector("h2:has-text('Configs')")
         page.screenshot(path=str(artifacts / "ui-model-detail.png"), full_page=True)
+        violations += axe_audit(page, "model details")
         # the catalog's other tabs
         nav.locator("a[href='/ui/catalog']").click()
         for tab in ("Containers", "Secrets"):
@@ -130,6 +153,17 @@ def test_admin_sees_every_page(
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert background in ("rgb(18, 18, 18)", "rgb(0, 0, 0)"), background
         page.screenshot(path=str(artifacts / "ui-admin-dark.png"), full_page=True)
+        nav = page.locator("nav[aria-label='Pages']")
+        for name in PAGES:
+            nav.locator(f"a[href='/ui/{name}']").click()
+            page.wait_for_url(f"**/ui/{name}")
+            page.wait_for_selector("main h1")
+            page.wait_for_load_state("networkidle")
+            violations += axe_audit(page, f"{name} (dark)")
+        page.click("button[aria-label='Sign out']")
+        page.wait_for_selector("h1:has-text('Sign in to waza')")
+        violations += axe_audit(page, "sign-in (dark)")
+    assert violations == [], "\n".join(violations)
 
 
 def test_search_a_collection(
@@ -206,3 +240,86 @@ def test_a_normal_user_gets_no_admin_page(
         assert page.request.get(f"{live_server.url}/api/auth/users/me").status == 401
     # without any session the API answers 401, never the data
     assert httpx.get(f"{live_server.url}/api/auth/users/", timeout=10).status_code == 401
+
+
+def _import_from_hub(page: playwright_sync.Page, repo: str) -> playwright_sync.Locator:
+    page.locator("nav[aria-label='Pages'] a[href='/ui/models']").click()
+    page.get_by_role("button", name="Import", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("tab", name="Hugging Face Hub").click()
+    dialog.locator("input[name='repo']").fill(repo)
+    dialog.get_by_role("button", name="Import", exact=True).click()
+    return dialog
+
+
+def test_hub_import_progress_and_cancel(
+    live_server: LiveServer,
+    browser: playwright_sync.Browser,
+    artifacts: Path,
+    hf_hub: FakeHub,
+    alice: tuple[str, str],
+) -> None:
+    with signed_in(browser, live_server.url, *alice) as (page, _):
+        with hf_hub.slow(256 * 1024):  # 3 MB at 256 KB/s: about 12 s unless cancelled
+            dialog = _import_from_hub(page, BIG_REPO)
+            progress = dialog.get_by_role("progressbar", name="Download progress")
+            dialog.locator(".waza-download[data-state='downloading']").wait_for(timeout=20_000)
+            page.wait_for_function(  # some bytes in, far from all
+                "() => { const v = Number(document.querySelector("
+                "'[role=progressbar][aria-label=\"Download progress\"]')"
+                "?.getAttribute('aria-valuenow')); return v > 0 && v < 100; }",
+                timeout=20_000,
+            )
+            assert "downloading" in dialog.get_by_role("status").inner_text()
+            violations = axe_audit(page, "import dialog")
+            assert violations == [], violations
+            page.screenshot(path=str(artifacts / "ui-models-hub-progress.png"))
+            dialog.get_by_role("button", name="Cancel download").click()
+            dialog.locator(".waza-download[data-state='cancelled']").wait_for(timeout=15_000)
+            assert float(progress.get_attribute("aria-valuenow") or 0) < 100
+            assert dialog.get_by_role("button", name="Cancel download").count() == 0
+            page.screenshot(path=str(artifacts / "ui-models-hub-cancelled.png"))
+        with Client(live_server.api, username=alice[0], password=alice[1]) as client:
+            model = client.models.by_repo(BIG_REPO)
+            assert model is not None and model.id
+            status = client.models.download_status([model.id])
+        assert status and all(not f.is_downloading and f.download_cancelled_at for f in status)
+        dialog.get_by_role("button", name="Close").click()
+        # a small repo at full speed: the bar fills, the model is listed
+        dialog = _import_from_hub(page, TINY_REPO)
+        dialog.locator(".waza-download[data-state='done']").wait_for(timeout=30_000)
+        assert dialog.get_by_role("progressbar").get_attribute("aria-valuenow") == "100"
+        dialog.get_by_role("button", name="Close").click()
+        page.wait_for_selector("table[aria-label='Models'] tbody tr a", timeout=10_000)
+        assert TINY_REPO.split("/")[1] in page.inner_text("table[aria-label='Models']")
+
+
+def test_an_expired_session_is_renewed(
+    live_server: LiveServer, browser: playwright_sync.Browser, alice: tuple[str, str]
+) -> None:
+    base = live_server.url
+    with signed_in(browser, base, *alice) as (page, console):
+        # the access cookie expires (the browser drops it after its max-age, 1 h by default)
+        page.context.clear_cookies(name="access_token")
+        page.locator("nav[aria-label='Pages'] a[href='/ui/catalog']").click()
+        page.wait_for_selector("main h1:has-text('Catalog')")
+        page.wait_for_load_state("networkidle")
+        assert page.query_selector(".waza-error") is None, page.inner_text("main")
+        assert page.inner_text("[data-testid='user-role']") == "user"  # still signed in
+        names = {c["name"] for c in page.context.cookies()}
+        assert {"access_token", "refresh_token"} <= names
+        # the refused calls are in the console (the browser logs every 401); nothing else
+        refused = [e for e in console.errors if "401" in e]
+        assert refused and len(refused) == len(console.errors), console.errors
+        console.errors.clear()
+
+        # a session that cannot be renewed (ended elsewhere): sign in again, back to the page
+        page.context.clear_cookies()
+        page.locator("nav[aria-label='Pages'] a[href='/ui/apps']").click()
+        page.wait_for_selector("text=Your session has ended")
+        page.fill("input[name='username']", alice[0])
+        page.fill("input[name='password']", alice[1])
+        page.press("input[name='password']", "Enter")
+        page.wait_for_url("**/ui/apps")
+        page.wait_for_selector("main h1")
+        console.errors[:] = [e for e in console.errors if "401" not in e]

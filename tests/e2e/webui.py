@@ -1,4 +1,4 @@
-"""Shared by the web UI browser tests: the built UI, a browser, sign-in, console-error capture."""
+"""Shared by the web UI browser tests: the built UI, a browser, sign-in, console errors, axe."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ from playwright import sync_api as playwright_sync
 
 from waza.webui import STATIC_DIR
 
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+# axe-core from the UI's npm dev dependencies (injected into the page; nothing downloaded)
+AXE = ROOT / "frontend/node_modules/axe-core/axe.min.js"
+# what fails the audit; `moderate`/`minor` findings are not counted
+AXE_FAILS = ("serious", "critical")
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -50,11 +55,37 @@ class Console:
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
 
 
+_AXE_RUN = """async (fails) => {
+  const result = await axe.run(document, { resultTypes: ['violations'] });
+  return result.violations
+    .filter(v => fails.includes(v.impact))
+    .map(v => `${v.impact} ${v.id} (${v.help}): ` +
+      v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
+}"""
+
+
+def axe_audit(page: playwright_sync.Page, where: str) -> list[str]:
+    """The page's serious and critical accessibility violations as it is now (axe-core)."""
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} is missing: run npm ci in frontend/ (scripts/setup.sh does)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    found: list[str] = page.evaluate(_AXE_RUN, list(AXE_FAILS))
+    return [f"{where}: {line}" for line in found]
+
+
 @contextmanager
 def signed_in(
-    browser: playwright_sync.Browser, base: str, username: str, password: str
+    browser: playwright_sync.Browser,
+    base: str,
+    username: str,
+    password: str,
+    audit: list[str] | None = None,
 ) -> Iterator[tuple[playwright_sync.Page, Console]]:
-    """A fresh browser context signed in through the UI's sign-in page; no console errors."""
+    """A fresh browser context signed in through the UI's sign-in page; no console errors.
+
+    With ``audit``, the sign-in page's accessibility violations are added to it.
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     console = Console()
@@ -62,6 +93,8 @@ def signed_in(
     try:
         page.goto(f"{base}/ui/")
         page.wait_for_selector("h1:has-text('Sign in to waza')")
+        if audit is not None:
+            audit += axe_audit(page, "sign-in")
         page.fill("input[name='username']", username)
         page.fill("input[name='password']", password)
         page.press("input[name='password']", "Enter")

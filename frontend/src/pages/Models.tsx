@@ -127,7 +127,8 @@ function ImportDialog({ open, onClose, onDone }: { open: boolean; onClose: () =>
   };
 
   const summary = downloadSummary(files);
-  const running = Boolean(downloading) && (files.length === 0 || summary.state === 'downloading');
+  const started = files.length > 0; // the first status answer has come
+  const running = Boolean(downloading) && (!started || summary.state === 'downloading');
   return (
     <Dialog open={open} onClose={onClose} fullWidth maxWidth="sm">
       <form onSubmit={submit} aria-label="Import model">
@@ -151,14 +152,16 @@ function ImportDialog({ open, onClose, onDone }: { open: boolean; onClose: () =>
             <TextField label="Repository (e.g. HuggingFaceTB/SmolLM2-135M-Instruct)" name="repo" required value={repo} onChange={e => setRepo(e.target.value)} />
           )}
           {downloading ? (
-            <Box className="waza-download" data-state={files.length ? summary.state : 'starting'}>
+            <Box className="waza-download" data-state={started ? summary.state : 'starting'}>
               <LinearProgress
                 aria-label="Download progress"
-                variant={summary.fraction === null ? 'indeterminate' : 'determinate'}
+                variant={!started || summary.fraction === null ? 'indeterminate' : 'determinate'}
                 value={(summary.fraction ?? 0) * 100}
               />
               <Typography variant="body2" className="pt-1" role="status">
-                {summary.state === 'failed'
+                {!started
+                  ? 'Starting…'
+                  : summary.state === 'failed'
                   ? `Failed: ${summary.error}`
                   : `${formatBytes(summary.bytes)} of ${formatBytes(summary.total)} — ${summary.state}`}
               </Typography>
@@ -167,7 +170,7 @@ function ImportDialog({ open, onClose, onDone }: { open: boolean; onClose: () =>
         </DialogContent>
         <DialogActions>
           {running ? (
-            <Button color="warning" onClick={() => void cancelDownload()} disabled={stopping}>
+            <Button color="error" onClick={() => void cancelDownload()} disabled={stopping}>
               {stopping ? 'Cancelling…' : 'Cancel download'}
             </Button>
           ) : null}
