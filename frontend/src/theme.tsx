@@ -18,6 +18,8 @@ function stored(): Mode | null {
 
 export function WazaTheme({ children }: { children: ReactNode }) {
   const prefersDark = useMediaQuery('(prefers-color-scheme: dark)');
+  // the system's "reduce motion" setting: no transitions, no ripples (WCAG 2.3.3)
+  const reduceMotion = useMediaQuery('(prefers-reduced-motion: reduce)');
   const [choice, setChoice] = useState<Mode | null>(stored);
   const mode: Mode = choice ?? (prefersDark ? 'dark' : 'light');
   const theme = useMemo(
@@ -25,8 +27,14 @@ export function WazaTheme({ children }: { children: ReactNode }) {
       createTheme({
         palette: { mode, primary: { main: mode === 'dark' ? '#7ab8ff' : '#1f5fae' } },
         shape: { borderRadius: 8 },
+        ...(reduceMotion
+          ? {
+              transitions: { create: () => 'none' },
+              components: { MuiButtonBase: { defaultProps: { disableRipple: true } } },
+            }
+          : {}),
       }),
-    [mode],
+    [mode, reduceMotion],
   );
   const value = useMemo(
     () => ({

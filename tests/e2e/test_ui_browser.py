@@ -135,6 +135,7 @@ def test_admin_sees_every_page(
             page.get_by_role("tab", name=tab).click()
             page.wait_for_selector(".waza-empty, table")
             page.screenshot(path=str(artifacts / f"ui-catalog-{tab.lower()}.png"), full_page=True)
+            violations += axe_audit(page, f"catalog {tab}")
         # every admin tab, the cluster chart among them
         nav.locator("a[href='/ui/admin']").click()
         page.wait_for_selector("table[aria-label='Users'] tr[data-user='admin']")
@@ -142,7 +143,9 @@ def test_admin_sees_every_page(
             page.get_by_role("tab", name=tab).click()
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(artifacts / f"ui-admin-{tab.lower()}.png"), full_page=True)
+            violations += axe_audit(page, f"admin {tab}")
         page.wait_for_selector(".waza-chart svg")
+        violations += axe_audit(page, "admin Cluster chart")
         assert "CPU" in page.inner_text(".waza-cluster-summary")
         page.get_by_role("tab", name="Activity").click()
         page.wait_for_selector("table[aria-label='Activity'] tbody tr")
@@ -160,6 +163,20 @@ def test_admin_sees_every_page(
             page.wait_for_selector("main h1")
             page.wait_for_load_state("networkidle")
             violations += axe_audit(page, f"{name} (dark)")
+        # the dialogs, in dark: deploy and import
+        nav.locator("a[href='/ui/models']").click()
+        page.locator("table[aria-label='Models'] tbody tr").first.get_by_role(
+            "button", name="Deploy"
+        ).click()
+        page.wait_for_selector("form[aria-label='Deploy model']")
+        violations += axe_audit(page, "deploy dialog (dark)")
+        page.keyboard.press("Escape")
+        page.get_by_role("dialog").wait_for(state="detached")
+        page.get_by_role("button", name="Import", exact=True).click()
+        page.get_by_role("tab", name="Hugging Face Hub").click()
+        violations += axe_audit(page, "import dialog (dark)")
+        page.keyboard.press("Escape")
+        page.get_by_role("dialog").wait_for(state="detached")
         page.click("button[aria-label='Sign out']")
         page.wait_for_selector("h1:has-text('Sign in to waza')")
         violations += axe_audit(page, "sign-in (dark)")

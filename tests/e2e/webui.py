@@ -60,8 +60,14 @@ _AXE_RUN = """async (fails) => {
   return result.violations
     .filter(v => fails.includes(v.impact))
     .map(v => `${v.impact} ${v.id} (${v.help}): ` +
-      v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
+      v.nodes.slice(0, 3)
+        .map(n => `${n.target.join(' ')} [${(n.any[0] || n.all[0] || {}).message || ''}]`)
+        .join(', '));
 }"""
+
+
+_SETTLED = """() => document.getAnimations().every(a =>
+  a.playState !== 'running' || a.effect?.getComputedTiming().endTime === Infinity)"""
 
 
 def axe_audit(page: playwright_sync.Page, where: str) -> list[str]:
@@ -70,6 +76,9 @@ def axe_audit(page: playwright_sync.Page, where: str) -> list[str]:
         pytest.fail(f"{AXE} is missing: run npm ci in frontend/ (scripts/setup.sh does)")
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE))
+    # colours are measured as drawn: wait for fades and ripples to end (endless ones, such as
+    # an indeterminate progress bar, are left running)
+    page.wait_for_function(_SETTLED, timeout=5_000)
     found: list[str] = page.evaluate(_AXE_RUN, list(AXE_FAILS))
     return [f"{where}: {line}" for line in found]
 
@@ -86,7 +95,8 @@ def signed_in(
 
     With ``audit``, the sign-in page's accessibility violations are added to it.
     """
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    # reduced motion (which the UI honours): no fades or ripples to wait for before an audit
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, reduced_motion="reduce")
     page = context.new_page()
     console = Console()
     console.attach(page)
