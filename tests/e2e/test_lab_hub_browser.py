@@ -419,6 +419,14 @@ def test_admin_sees_every_users_deployments_with_owners(
         expect(alices.locator(".waza-owner")).to_have_text("alice", timeout=30_000)
         expect(failed.locator(".waza-owner")).to_have_text("admin")
         shot(page, artifacts, "10-admin-all-deployments", deployments)
+
+        # the same panel in JupyterLab's dark theme (the sidebar uses the theme's variables)
+        page.click(".lm-MenuBar-itemLabel:text-is('Settings')")
+        page.click(".lm-Menu-itemLabel:text-is('Theme')")
+        page.click(".lm-Menu-itemLabel:text-is('JupyterLab Dark')")
+        page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
+        page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
+        shot(page, artifacts, "11-admin-dark-theme", deployments)
         laps("admin")
         print(f"admin's view, seconds: {laps}")
     except BaseException:
