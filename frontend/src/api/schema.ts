@@ -11115,6 +11115,18 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: unknown;
+                    };
+                };
+            };
             /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {

@@ -89,7 +89,7 @@ def _set_session_cookies(
         )
 
 
-@router.post("/refresh", response_model=schemas.TokenResponse, responses=error_responses(401))
+@router.post("/refresh", response_model=schemas.TokenResponse, responses=error_responses(400, 401))
 def refresh(
     request: Request,
     response: Response,
@@ -104,7 +104,12 @@ def refresh(
     if refresh_token is not None:
         return ctx.auth.refresh(refresh_token)
     cookie = request.cookies.get(REFRESH_COOKIE)
-    if not cookie or len(cookie) > 8192:
+    if not cookie:  # nothing to refresh with: a missing input, as a missing parameter was
+        raise BadRequest(
+            "refresh_token is required: pass it as a query parameter, or sign in (POST "
+            "/api/auth/token) for a browser session whose cookie carries it"
+        )
+    if len(cookie) > 8192:
         raise Unauthorized()
     tokens = ctx.auth.refresh(cookie)
     _set_session_cookies(request, response, tokens)
