@@ -20,18 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.conftest import CHROMIUM, FLAGS
 from tests.e2e.hubstack import HubStack, api_login, create_user, hub_login, start_stack
 from waza.client import Client
 from waza_widgets.admin import AdminDashboard
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 DASHBOARD = "/services/waza-admin/"
 
 pytestmark = pytest.mark.timeout(600)

@@ -21,20 +21,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.conftest import CHROMIUM, FLAGS
 from tests.e2e.hubstack import HubStack, api_login, create_user, start_stack
 from tests.fixtures.ray import RayNode
 from tests.integration.serving_helpers import deploy, import_model, wait_status
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 kamiwaza_sdk = pytest.importorskip("kamiwaza_sdk")
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.timeout(600),

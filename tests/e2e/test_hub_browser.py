@@ -13,17 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.conftest import CHROMIUM
 from tests.e2e.hubstack import HubStack, api_login, create_user, start_stack
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 CELL = (
     "import os\n"
     "from waza.client import Client\n"
@@ -49,16 +42,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
 def alice(stack: HubStack) -> tuple[str, str]:
     admin = api_login(stack.url, "admin", stack.admin_password)
     return "alice", create_user(stack.url, admin, "alice")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[playwright_sync.Browser]:
-    with playwright_sync.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def login(

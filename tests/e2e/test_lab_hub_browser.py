@@ -19,7 +19,6 @@ Screenshots of each panel go to ``$WAZA_TEST_ARTIFACTS`` (or the module's tempor
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 import uuid
@@ -30,8 +29,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.conftest import CHROMIUM
 from tests.e2e.hubstack import HubStack, api_login, create_user, hub_login, start_stack
-from tests.e2e.test_lab_sidebar_browser import CHROMIUM, FLAGS
 from tests.fixtures.fake_hf_hub import BIG_REPO, TINY_REPO, FakeHub, hub_env
 from tests.fixtures.ray import RayNode
 from tests.integration.serving_helpers import deploy, import_model, serving_env, wait_status
@@ -63,13 +62,6 @@ WATCH_CHAT = """() => {
     if (text && seen[seen.length - 1] !== text) { seen.push(text); }
   }).observe(log, {subtree: true, childList: true, characterData: true});
 }"""
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = Path(os.environ.get("WAZA_TEST_ARTIFACTS") or tmp_path_factory.mktemp("shots"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -115,16 +107,6 @@ def admins_deployment(stack: HubStack, admin: dict[str, str], tiny_chat_model: P
         dep = wait_status(api, admin, dep_id, timeout=60)
     assert dep["status"] == "FAILED" and dep["last_error_code"] == "MODEL_LOADING_FAILURE", dep
     return dep_id
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[playwright_sync.Browser]:
-    with playwright_sync.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def open_lab(

@@ -25,11 +25,10 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, LiveServer, create_pat, free_port, login
+from tests.e2e.conftest import CHROMIUM
 from waza.client import Client
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 TOKEN = "lab-browser-test-token"
 
 pytestmark = [
@@ -86,23 +85,6 @@ def stop_lab(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:  # a kernel still shutting down
         process.kill()
         process.wait()
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = Path(os.environ.get("WAZA_TEST_ARTIFACTS") or tmp_path_factory.mktemp("shots"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[playwright_sync.Browser]:
-    with playwright_sync.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def open_sidebar(browser: playwright_sync.Browser, url: str) -> tuple[playwright_sync.Page, float]:

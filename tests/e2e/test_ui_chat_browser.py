@@ -17,10 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, LiveServer, create_database
+from tests.e2e.conftest import CHROMIUM
 from tests.e2e.webui import (
-    CHROMIUM,
-    FLAGS,
-    artifacts_dir,
     playwright_sync,
     require_build,
     signed_in,
@@ -59,24 +57,17 @@ def server(tmp_path_factory: pytest.TempPathFactory, ray_head: RayNode) -> Itera
         drop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[playwright_sync.Browser]:
+@pytest.fixture(scope="module", autouse=True)
+def built_ui() -> None:
     require_build()
-    with playwright_sync.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def test_import_deploy_chat_and_stop_in_the_browser(
     server: LiveServer,
     browser: playwright_sync.Browser,
     tiny_chat_model: Path,
-    tmp_path_factory: pytest.TempPathFactory,
+    artifacts: Path,
 ) -> None:
-    artifacts = artifacts_dir(tmp_path_factory)
     started = time.perf_counter()
     with signed_in(browser, server.url, "admin", ADMIN_PASSWORD) as (page, _console):
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,30 +13,16 @@ from playwright import sync_api as playwright_sync
 from waza.webui import STATIC_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 # axe-core from the UI's npm dev dependencies (injected into the page; nothing downloaded)
 AXE = ROOT / "frontend/node_modules/axe-core/axe.min.js"
 # what fails the audit; `moderate`/`minor` findings are not counted
 AXE_FAILS = ("serious", "critical")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def require_build() -> None:
     """The UI must be built (scripts/setup.sh does it): say so instead of testing a 503 page."""
     if not (STATIC_DIR / "index.html").is_file():
         pytest.fail(f"the web UI is not built in {STATIC_DIR}: run scripts/setup.sh")
-
-
-def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = Path(os.environ.get("WAZA_TEST_ARTIFACTS") or tmp_path_factory.mktemp("shots"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @dataclass
