@@ -1,6 +1,6 @@
-/** Loading, error and empty states that every page uses, and the data-loading hook. */
+/** Loading, error and empty states that every page uses, the data-loading hook and the form-submit hook. */
 import { Alert, Box, Button, CircularProgress, Typography } from '@mui/material';
-import { Component, useCallback, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+import { Component, useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { describeError } from '../api/client';
 
 export function Loading({ label = 'Loading' }: { label?: string }) {
@@ -167,4 +167,25 @@ export class PageBoundary extends Component<{ children: ReactNode; resetKey: str
     }
     return this.props.children;
   }
+}
+
+/**
+ * A form's submit handler for `action`: busy while it runs, the error it throws as a message.
+ * Busy stays set when it succeeds (the form closes or the page changes) so it cannot be sent twice.
+ */
+export function useSubmit(action: () => Promise<void>) {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (caught) {
+      setError(describeError(caught));
+      setBusy(false);
+    }
+  };
+  return { error, busy, submit };
 }

@@ -9,10 +9,7 @@ import {
   FormControlLabel,
   MenuItem,
   Tab,
-  Table,
-  TableBody,
   TableCell,
-  TableHead,
   TableRow,
   Tabs,
   TextField,
@@ -22,6 +19,7 @@ import { LineChart } from '@mui/x-charts/LineChart';
 import { useState, type FormEvent } from 'react';
 import { call, describeError, type Args, type Schemas } from '../api/client';
 import { formatBytes, formatTime } from '../components/format';
+import { ListTable } from '../components/ListTable';
 import { ErrorState, Loadable, PageHeader, useLoad } from '../components/states';
 
 function Users() {
@@ -72,36 +70,25 @@ function Users() {
       ) : null}
       <Loadable state={users} empty="No users.">
         {list => (
-          <Box className="overflow-x-auto">
-            <Table size="small" aria-label="Users">
-              <TableHead>
-                <TableRow>
-                  <TableCell>Username</TableCell>
-                  <TableCell>Name</TableCell>
-                  <TableCell>Roles</TableCell>
-                  <TableCell>Active</TableCell>
-                  <TableCell>Last login</TableCell>
-                  <TableCell align="right">Actions</TableCell>
-                </TableRow>
-              </TableHead>
-              <TableBody>
-                {list.map(u => (
-                  <TableRow key={u.id} data-user={u.username}>
-                    <TableCell>{u.username}</TableCell>
-                    <TableCell>{u.full_name ?? ''}</TableCell>
-                    <TableCell>{(u.roles ?? []).join(', ')}</TableCell>
-                    <TableCell>{u.active ? 'yes' : 'no'}</TableCell>
-                    <TableCell>{formatTime(u.last_login_at)}</TableCell>
-                    <TableCell align="right">
-                      <Button size="small" onClick={() => void toggleActive(u)}>
-                        {u.active ? 'Disable' : 'Enable'}
-                      </Button>
-                    </TableCell>
-                  </TableRow>
-                ))}
-              </TableBody>
-            </Table>
-          </Box>
+          <ListTable
+            label="Users"
+            columns={['Username', 'Name', 'Roles', 'Active', 'Last login', { label: 'Actions', align: 'right' }]}
+            rows={list}
+            renderRow={u => (
+              <TableRow key={u.id} data-user={u.username}>
+                <TableCell>{u.username}</TableCell>
+                <TableCell>{u.full_name ?? ''}</TableCell>
+                <TableCell>{(u.roles ?? []).join(', ')}</TableCell>
+                <TableCell>{u.active ? 'yes' : 'no'}</TableCell>
+                <TableCell>{formatTime(u.last_login_at)}</TableCell>
+                <TableCell align="right">
+                  <Button size="small" onClick={() => void toggleActive(u)}>
+                    {u.active ? 'Disable' : 'Enable'}
+                  </Button>
+                </TableCell>
+              </TableRow>
+            )}
+          />
         )}
       </Loadable>
     </>
@@ -124,38 +111,27 @@ function Tokens() {
       {error ? <ErrorState error={error} /> : null}
       <Loadable state={{ ...tokens, data: tokens.data?.pats }} empty="No personal access tokens.">
         {list => (
-          <Box className="overflow-x-auto">
-            <Table size="small" aria-label="Tokens">
-              <TableHead>
-                <TableRow>
-                  <TableCell>Owner</TableCell>
-                  <TableCell>Name</TableCell>
-                  <TableCell>Scope</TableCell>
-                  <TableCell>Expires</TableCell>
-                  <TableCell>Revoked</TableCell>
-                  <TableCell align="right">Actions</TableCell>
-                </TableRow>
-              </TableHead>
-              <TableBody>
-                {list.map(t => (
-                  <TableRow key={t.jti}>
-                    <TableCell>{t.owner_username ?? t.owner_id}</TableCell>
-                    <TableCell>{t.name ?? ''}</TableCell>
-                    <TableCell>{t.scope ?? ''}</TableCell>
-                    <TableCell>{t.exp ? new Date(t.exp * 1000).toLocaleString() : '—'}</TableCell>
-                    <TableCell>{t.revoked ? 'yes' : 'no'}</TableCell>
-                    <TableCell align="right">
-                      {t.revoked ? null : (
-                        <Button size="small" color="error" onClick={() => void revoke(t.jti)}>
-                          Revoke
-                        </Button>
-                      )}
-                    </TableCell>
-                  </TableRow>
-                ))}
-              </TableBody>
-            </Table>
-          </Box>
+          <ListTable
+            label="Tokens"
+            columns={['Owner', 'Name', 'Scope', 'Expires', 'Revoked', { label: 'Actions', align: 'right' }]}
+            rows={list}
+            renderRow={t => (
+              <TableRow key={t.jti}>
+                <TableCell>{t.owner_username ?? t.owner_id}</TableCell>
+                <TableCell>{t.name ?? ''}</TableCell>
+                <TableCell>{t.scope ?? ''}</TableCell>
+                <TableCell>{t.exp ? new Date(t.exp * 1000).toLocaleString() : '—'}</TableCell>
+                <TableCell>{t.revoked ? 'yes' : 'no'}</TableCell>
+                <TableCell align="right">
+                  {t.revoked ? null : (
+                    <Button size="small" color="error" onClick={() => void revoke(t.jti)}>
+                      Revoke
+                    </Button>
+                  )}
+                </TableCell>
+              </TableRow>
+            )}
+          />
         )}
       </Loadable>
     </>
@@ -199,34 +175,22 @@ function Activity() {
       </Box>
       <Loadable state={events} empty="No activity matches.">
         {list => (
-          <Box className="overflow-x-auto">
-            <Table size="small" aria-label="Activity">
-              <TableHead>
-                <TableRow>
-                  <TableCell>When</TableCell>
-                  <TableCell>User</TableCell>
-                  <TableCell>Module</TableCell>
-                  <TableCell>Action</TableCell>
-                  <TableCell>Object</TableCell>
-                  <TableCell>Status</TableCell>
-                  <TableCell>Outcome</TableCell>
-                </TableRow>
-              </TableHead>
-              <TableBody>
-                {list.map(a => (
-                  <TableRow key={a.id}>
-                    <TableCell className="whitespace-nowrap">{formatTime(a.created_at)}</TableCell>
-                    <TableCell>{a.username ?? a.user_id ?? ''}</TableCell>
-                    <TableCell>{a.module}</TableCell>
-                    <TableCell>{a.action}</TableCell>
-                    <TableCell className="break-all">{a.object_id ?? ''}</TableCell>
-                    <TableCell>{a.status_code}</TableCell>
-                    <TableCell>{a.outcome}</TableCell>
-                  </TableRow>
-                ))}
-              </TableBody>
-            </Table>
-          </Box>
+          <ListTable
+            label="Activity"
+            columns={['When', 'User', 'Module', 'Action', 'Object', 'Status', 'Outcome']}
+            rows={list}
+            renderRow={a => (
+              <TableRow key={a.id}>
+                <TableCell className="whitespace-nowrap">{formatTime(a.created_at)}</TableCell>
+                <TableCell>{a.username ?? a.user_id ?? ''}</TableCell>
+                <TableCell>{a.module}</TableCell>
+                <TableCell>{a.action}</TableCell>
+                <TableCell className="break-all">{a.object_id ?? ''}</TableCell>
+                <TableCell>{a.status_code}</TableCell>
+                <TableCell>{a.outcome}</TableCell>
+              </TableRow>
+            )}
+          />
         )}
       </Loadable>
     </>
@@ -286,24 +250,19 @@ function Cluster() {
       </Typography>
       <Loadable state={nodes} empty="No nodes registered.">
         {list => (
-          <Table size="small" aria-label="Nodes">
-            <TableHead>
-              <TableRow>
-                <TableCell>Node</TableCell>
-                <TableCell>Active</TableCell>
-                <TableCell>Last seen</TableCell>
+          <ListTable
+            label="Nodes"
+            box={false}
+            columns={['Node', 'Active', 'Last seen']}
+            rows={list}
+            renderRow={n => (
+              <TableRow key={n.id}>
+                <TableCell>{n.hostname ?? n.id}</TableCell>
+                <TableCell>{n.active ? 'yes' : 'no'}</TableCell>
+                <TableCell>{formatTime(n.last_seen)}</TableCell>
               </TableRow>
-            </TableHead>
-            <TableBody>
-              {list.map(n => (
-                <TableRow key={n.id}>
-                  <TableCell>{n.hostname ?? n.id}</TableCell>
-                  <TableCell>{n.active ? 'yes' : 'no'}</TableCell>
-                  <TableCell>{formatTime(n.last_seen)}</TableCell>
-                </TableRow>
-              ))}
-            </TableBody>
-          </Table>
+            )}
+          />
         )}
       </Loadable>
     </Box>

@@ -8,16 +8,14 @@ import {
   CardContent,
   Chip,
   Link,
-  Table,
-  TableBody,
   TableCell,
-  TableHead,
   TableRow,
   Typography,
 } from '@mui/material';
 import { useState } from 'react';
 import { call, describeError, type Schemas } from '../api/client';
 import { formatTime } from '../components/format';
+import { ListTable } from '../components/ListTable';
 import { Loadable, PageHeader, useLoad } from '../components/states';
 import { StatusChip } from '../components/StatusChip';
 
@@ -67,46 +65,38 @@ export default function Apps() {
       </Typography>
       <Loadable state={{ ...deployments, data: deployments.data?.filter(d => d.status !== 'STOPPED') }} empty="No apps running.">
         {list => (
-          <Box className="mb-6 overflow-x-auto">
-            <Table size="small" aria-label="Running apps">
-              <TableHead>
-                <TableRow>
-                  <TableCell>Name</TableCell>
-                  <TableCell>Status</TableCell>
-                  <TableCell>Started</TableCell>
-                  <TableCell align="right">Actions</TableCell>
-                </TableRow>
-              </TableHead>
-              <TableBody>
-                {list.map(d => (
-                  <TableRow key={d.id} data-app={d.name}>
-                    <TableCell>
-                      {d.name}
-                      {d.error_code ? (
-                        <Typography variant="body2" color="error">
-                          {d.error_code}: {d.error_message}
-                        </Typography>
-                      ) : null}
-                    </TableCell>
-                    <TableCell>
-                      <StatusChip status={d.status} />
-                    </TableCell>
-                    <TableCell>{formatTime(d.deployed_at ?? d.requested_at)}</TableCell>
-                    <TableCell align="right" className="whitespace-nowrap">
-                      {d.status === 'DEPLOYED' && (d.url || d.access_path) ? (
-                        <Button size="small" component={Link} href={d.url || d.access_path} target="_blank" rel="noopener">
-                          Open
-                        </Button>
-                      ) : null}
-                      <Button size="small" color="error" onClick={() => void stop(d.id)}>
-                        Stop
-                      </Button>
-                    </TableCell>
-                  </TableRow>
-                ))}
-              </TableBody>
-            </Table>
-          </Box>
+          <ListTable
+            label="Running apps"
+            box="mb-6 overflow-x-auto"
+            columns={['Name', 'Status', 'Started', { label: 'Actions', align: 'right' }]}
+            rows={list}
+            renderRow={d => (
+              <TableRow key={d.id} data-app={d.name}>
+                <TableCell>
+                  {d.name}
+                  {d.error_code ? (
+                    <Typography variant="body2" color="error">
+                      {d.error_code}: {d.error_message}
+                    </Typography>
+                  ) : null}
+                </TableCell>
+                <TableCell>
+                  <StatusChip status={d.status} />
+                </TableCell>
+                <TableCell>{formatTime(d.deployed_at ?? d.requested_at)}</TableCell>
+                <TableCell align="right" className="whitespace-nowrap">
+                  {d.status === 'DEPLOYED' && (d.url || d.access_path) ? (
+                    <Button size="small" component={Link} href={d.url || d.access_path} target="_blank" rel="noopener">
+                      Open
+                    </Button>
+                  ) : null}
+                  <Button size="small" color="error" onClick={() => void stop(d.id)}>
+                    Stop
+                  </Button>
+                </TableCell>
+              </TableRow>
+            )}
+          />
         )}
       </Loadable>
       <Typography variant="h6" component="h2" className="pb-2">

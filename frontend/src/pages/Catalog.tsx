@@ -11,20 +11,18 @@ import {
   DialogContent,
   DialogTitle,
   Tab,
-  Table,
-  TableBody,
   TableCell,
-  TableHead,
   TableRow,
   Tabs,
   TextField,
   Typography,
 } from '@mui/material';
-import { useState, type FormEvent } from 'react';
-import { call, describeError, type Schemas } from '../api/client';
+import { useState } from 'react';
+import { call, type Schemas } from '../api/client';
 import { isAdmin, useAuth } from '../auth';
 import { formatTime } from '../components/format';
-import { Empty, ErrorState, Loadable, Loading, PageHeader, useLoad } from '../components/states';
+import { ListTable } from '../components/ListTable';
+import { Empty, ErrorState, Loadable, Loading, PageHeader, useLoad, useSubmit } from '../components/states';
 
 type Dataset = Schemas['Dataset'];
 
@@ -46,30 +44,19 @@ function RegisterDialog({ onClose, onDone }: { onClose: () => void; onDone: (urn
   const [description, setDescription] = useState('');
   const [tags, setTags] = useState('');
   const [fields, setFields] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const { error, busy, submit } = useSubmit(async () => {
     const parsed = parseFields(fields);
-    try {
-      const urn = await call('post', '/api/catalog/datasets/', {
-        body: {
-          name: name.trim(),
-          platform: platform.trim(),
-          description: description.trim() || null,
-          tags: tags.split(',').map(t => t.trim()).filter(Boolean),
-          dataset_schema: parsed.length ? { name: name.trim(), platform: platform.trim(), fields: parsed } : null,
-        },
-      });
-      onDone(urn);
-    } catch (caught) {
-      setError(describeError(caught));
-      setBusy(false);
-    }
-  };
+    const urn = await call('post', '/api/catalog/datasets/', {
+      body: {
+        name: name.trim(),
+        platform: platform.trim(),
+        description: description.trim() || null,
+        tags: tags.split(',').map(t => t.trim()).filter(Boolean),
+        dataset_schema: parsed.length ? { name: name.trim(), platform: platform.trim(), fields: parsed } : null,
+      },
+    });
+    onDone(urn);
+  });
 
   return (
     <Dialog open onClose={onClose} fullWidth maxWidth="sm">
@@ -115,24 +102,19 @@ function SchemaView({ dataset }: { dataset: Dataset }) {
         ) : (schema.data.fields ?? []).length === 0 ? (
           <Empty>No schema recorded.</Empty>
         ) : (
-          <Table size="small" aria-label="Schema">
-            <TableHead>
-              <TableRow>
-                <TableCell>Field</TableCell>
-                <TableCell>Type</TableCell>
-                <TableCell>Description</TableCell>
+          <ListTable
+            label="Schema"
+            box={false}
+            columns={['Field', 'Type', 'Description']}
+            rows={schema.data.fields ?? []}
+            renderRow={f => (
+              <TableRow key={f.name}>
+                <TableCell>{f.name}</TableCell>
+                <TableCell>{f.type}</TableCell>
+                <TableCell>{f.description ?? ''}</TableCell>
               </TableRow>
-            </TableHead>
-            <TableBody>
-              {(schema.data.fields ?? []).map(f => (
-                <TableRow key={f.name}>
-                  <TableCell>{f.name}</TableCell>
-                  <TableCell>{f.type}</TableCell>
-                  <TableCell>{f.description ?? ''}</TableCell>
-                </TableRow>
-              ))}
-            </TableBody>
-          </Table>
+            )}
+          />
         )}
       </CardContent>
     </Card>
@@ -155,41 +137,33 @@ function Datasets() {
       <Loadable state={datasets} empty={query ? 'No dataset matches.' : 'No datasets yet: register one.'}>
         {list => (
           <Box className="grid gap-4 lg:grid-cols-2">
-            <Box className="overflow-x-auto">
-              <Table size="small" aria-label="Datasets" className="waza-list">
-                <TableHead>
-                  <TableRow>
-                    <TableCell>Name</TableCell>
-                    <TableCell>Platform</TableCell>
-                    <TableCell>Tags</TableCell>
-                    <TableCell>Created</TableCell>
-                  </TableRow>
-                </TableHead>
-                <TableBody>
-                  {list.map(d => (
-                    <TableRow
-                      key={d.urn}
-                      hover
-                      selected={selected?.urn === d.urn}
-                      data-dataset={d.name}
-                      tabIndex={0}
-                      className="cursor-pointer"
-                      onClick={() => setSelected(d)}
-                      onKeyDown={e => (e.key === 'Enter' || e.key === ' ') && setSelected(d)}
-                    >
-                      <TableCell>{d.name}</TableCell>
-                      <TableCell>{d.platform}</TableCell>
-                      <TableCell>
-                        {(d.tags ?? []).map(t => (
-                          <Chip key={t} size="small" label={t} className="mr-1" />
-                        ))}
-                      </TableCell>
-                      <TableCell>{formatTime(d.created_at)}</TableCell>
-                    </TableRow>
-                  ))}
-                </TableBody>
-              </Table>
-            </Box>
+            <ListTable
+              label="Datasets"
+              className="waza-list"
+              columns={['Name', 'Platform', 'Tags', 'Created']}
+              rows={list}
+              renderRow={d => (
+                <TableRow
+                  key={d.urn}
+                  hover
+                  selected={selected?.urn === d.urn}
+                  data-dataset={d.name}
+                  tabIndex={0}
+                  className="cursor-pointer"
+                  onClick={() => setSelected(d)}
+                  onKeyDown={e => (e.key === 'Enter' || e.key === ' ') && setSelected(d)}
+                >
+                  <TableCell>{d.name}</TableCell>
+                  <TableCell>{d.platform}</TableCell>
+                  <TableCell>
+                    {(d.tags ?? []).map(t => (
+                      <Chip key={t} size="small" label={t} className="mr-1" />
+                    ))}
+                  </TableCell>
+                  <TableCell>{formatTime(d.created_at)}</TableCell>
+                </TableRow>
+              )}
+            />
             {selected ? <SchemaView dataset={selected} /> : <Empty>Pick a dataset to see its schema.</Empty>}
           </Box>
         )}
@@ -213,24 +187,19 @@ function Containers() {
   return (
     <Loadable state={containers} empty="No containers.">
       {list => (
-        <Table size="small" aria-label="Containers">
-          <TableHead>
-            <TableRow>
-              <TableCell>Name</TableCell>
-              <TableCell>Datasets</TableCell>
-              <TableCell>Sub-containers</TableCell>
+        <ListTable
+          label="Containers"
+          box={false}
+          columns={['Name', 'Datasets', 'Sub-containers']}
+          rows={list}
+          renderRow={c => (
+            <TableRow key={c.urn}>
+              <TableCell>{c.name}</TableCell>
+              <TableCell>{(c.datasets ?? []).length}</TableCell>
+              <TableCell>{(c.sub_containers ?? []).length}</TableCell>
             </TableRow>
-          </TableHead>
-          <TableBody>
-            {list.map(c => (
-              <TableRow key={c.urn}>
-                <TableCell>{c.name}</TableCell>
-                <TableCell>{(c.datasets ?? []).length}</TableCell>
-                <TableCell>{(c.sub_containers ?? []).length}</TableCell>
-              </TableRow>
-            ))}
-          </TableBody>
-        </Table>
+          )}
+        />
       )}
     </Loadable>
   );
@@ -241,24 +210,19 @@ function Secrets() {
   return (
     <Loadable state={secrets} empty="No secrets.">
       {list => (
-        <Table size="small" aria-label="Secrets">
-          <TableHead>
-            <TableRow>
-              <TableCell>Name</TableCell>
-              <TableCell>Description</TableCell>
-              <TableCell>Created</TableCell>
+        <ListTable
+          label="Secrets"
+          box={false}
+          columns={['Name', 'Description', 'Created']}
+          rows={list}
+          renderRow={s => (
+            <TableRow key={s.urn}>
+              <TableCell>{s.name}</TableCell>
+              <TableCell>{s.description ?? ''}</TableCell>
+              <TableCell>{formatTime(s.created_at)}</TableCell>
             </TableRow>
-          </TableHead>
-          <TableBody>
-            {list.map(s => (
-              <TableRow key={s.urn}>
-                <TableCell>{s.name}</TableCell>
-                <TableCell>{s.description ?? ''}</TableCell>
-                <TableCell>{formatTime(s.created_at)}</TableCell>
-              </TableRow>
-            ))}
-          </TableBody>
-        </Table>
+          )}
+        />
       )}
     </Loadable>
   );

@@ -7,10 +7,7 @@ import {
   DialogContent,
   DialogTitle,
   MenuItem,
-  Table,
-  TableBody,
   TableCell,
-  TableHead,
   TableRow,
   TextField,
   Typography,
@@ -21,6 +18,7 @@ import { call, describeError, type Schemas } from '../api/client';
 import { useAuth } from '../auth';
 import { DeployDialog } from '../components/DeployDialog';
 import { formatTime } from '../components/format';
+import { ListTable } from '../components/ListTable';
 import { ErrorState, Loadable, Loading, PageHeader, useLoad } from '../components/states';
 import { StatusChip } from '../components/StatusChip';
 
@@ -124,57 +122,46 @@ export default function Deployments() {
       {actionError ? <ErrorState error={actionError} /> : null}
       <Loadable state={{ ...deployments, data: deployments.data && rows }} empty="No running deployments: deploy a model.">
         {list => (
-          <Box className="overflow-x-auto">
-            <Table size="small" aria-label="Deployments" className="waza-list">
-              <TableHead>
-                <TableRow>
-                  <TableCell>Model</TableCell>
-                  <TableCell>Status</TableCell>
-                  <TableCell>Engine</TableCell>
-                  <TableCell>Replicas</TableCell>
-                  <TableCell>Owner</TableCell>
-                  <TableCell>Requested</TableCell>
-                  <TableCell align="right">Actions</TableCell>
-                </TableRow>
-              </TableHead>
-              <TableBody>
-                {list.map(d => (
-                  <TableRow key={d.id} data-deployment={d.id} data-model={d.m_name}>
-                    <TableCell>
-                      {d.m_name}
-                      {d.last_error_code ? (
-                        <Typography variant="body2" color="error" className="waza-deploy-error">
-                          {d.last_error_code}: {d.last_error_message}
-                        </Typography>
-                      ) : null}
-                    </TableCell>
-                    <TableCell>
-                      <StatusChip status={d.status} />
-                    </TableCell>
-                    <TableCell>{d.engine_name}</TableCell>
-                    <TableCell>{d.starting_copies}</TableCell>
-                    <TableCell>{d.owner_id === user?.sub ? 'you' : d.owner_id.slice(0, 8)}</TableCell>
-                    <TableCell>{formatTime(d.requested_at)}</TableCell>
-                    <TableCell align="right" className="whitespace-nowrap">
-                      {d.status === 'DEPLOYED' ? (
-                        <Button size="small" onClick={() => navigate(`/chat?deployment=${d.id}`)}>
-                          Chat
-                        </Button>
-                      ) : null}
-                      <Button size="small" onClick={() => setLogsOf(d)}>
-                        Logs
-                      </Button>
-                      {LIVE.has(d.status) ? (
-                        <Button size="small" color="error" onClick={() => void stop(d)}>
-                          Stop
-                        </Button>
-                      ) : null}
-                    </TableCell>
-                  </TableRow>
-                ))}
-              </TableBody>
-            </Table>
-          </Box>
+          <ListTable
+            label="Deployments"
+            className="waza-list"
+            columns={['Model', 'Status', 'Engine', 'Replicas', 'Owner', 'Requested', { label: 'Actions', align: 'right' }]}
+            rows={list}
+            renderRow={d => (
+              <TableRow key={d.id} data-deployment={d.id} data-model={d.m_name}>
+                <TableCell>
+                  {d.m_name}
+                  {d.last_error_code ? (
+                    <Typography variant="body2" color="error" className="waza-deploy-error">
+                      {d.last_error_code}: {d.last_error_message}
+                    </Typography>
+                  ) : null}
+                </TableCell>
+                <TableCell>
+                  <StatusChip status={d.status} />
+                </TableCell>
+                <TableCell>{d.engine_name}</TableCell>
+                <TableCell>{d.starting_copies}</TableCell>
+                <TableCell>{d.owner_id === user?.sub ? 'you' : d.owner_id.slice(0, 8)}</TableCell>
+                <TableCell>{formatTime(d.requested_at)}</TableCell>
+                <TableCell align="right" className="whitespace-nowrap">
+                  {d.status === 'DEPLOYED' ? (
+                    <Button size="small" onClick={() => navigate(`/chat?deployment=${d.id}`)}>
+                      Chat
+                    </Button>
+                  ) : null}
+                  <Button size="small" onClick={() => setLogsOf(d)}>
+                    Logs
+                  </Button>
+                  {LIVE.has(d.status) ? (
+                    <Button size="small" color="error" onClick={() => void stop(d)}>
+                      Stop
+                    </Button>
+                  ) : null}
+                </TableCell>
+              </TableRow>
+            )}
+          />
         )}
       </Loadable>
       {logsOf ? <Logs deployment={logsOf} onClose={() => setLogsOf(null)} /> : null}

@@ -10,10 +10,7 @@ import {
   LinearProgress,
   Link,
   Tab,
-  Table,
-  TableBody,
   TableCell,
-  TableHead,
   TableRow,
   Tabs,
   TextField,
@@ -24,6 +21,7 @@ import { Link as RouterLink, useNavigate } from 'react-router-dom';
 import { call, describeError, type Schemas } from '../api/client';
 import { DeployDialog } from '../components/DeployDialog';
 import { formatBytes } from '../components/format';
+import { ListTable } from '../components/ListTable';
 import { Loadable, PageHeader, useLoad } from '../components/states';
 
 type Model = Schemas['Model'];
@@ -202,38 +200,29 @@ export default function Models() {
       </PageHeader>
       <Loadable state={{ ...models, data: models.data && shown }} empty={query ? `No model matches “${query}”.` : 'No models yet: import one.'}>
         {rows => (
-          <Box className="overflow-x-auto">
-            <Table size="small" aria-label="Models" className="waza-list">
-              <TableHead>
-                <TableRow>
-                  <TableCell>Name</TableCell>
-                  <TableCell>Purpose</TableCell>
-                  <TableCell>Source</TableCell>
-                  <TableCell>Files</TableCell>
-                  <TableCell align="right">Actions</TableCell>
-                </TableRow>
-              </TableHead>
-              <TableBody>
-                {rows.map(m => (
-                  <TableRow key={m.id} data-model={m.name} hover>
-                    <TableCell>
-                      <Link component={RouterLink} to={`/models/${m.id}`}>
-                        {m.name}
-                      </Link>
-                    </TableCell>
-                    <TableCell>{m.purpose ?? '—'}</TableCell>
-                    <TableCell>{m.hub ?? m.source ?? '—'}</TableCell>
-                    <TableCell>{m.m_files?.length ?? 0}</TableCell>
-                    <TableCell align="right">
-                      <Button size="small" onClick={() => setDeploying(m)}>
-                        Deploy
-                      </Button>
-                    </TableCell>
-                  </TableRow>
-                ))}
-              </TableBody>
-            </Table>
-          </Box>
+          <ListTable
+            label="Models"
+            className="waza-list"
+            columns={['Name', 'Purpose', 'Source', 'Files', { label: 'Actions', align: 'right' }]}
+            rows={rows}
+            renderRow={m => (
+              <TableRow key={m.id} data-model={m.name} hover>
+                <TableCell>
+                  <Link component={RouterLink} to={`/models/${m.id}`}>
+                    {m.name}
+                  </Link>
+                </TableCell>
+                <TableCell>{m.purpose ?? '—'}</TableCell>
+                <TableCell>{m.hub ?? m.source ?? '—'}</TableCell>
+                <TableCell>{m.m_files?.length ?? 0}</TableCell>
+                <TableCell align="right">
+                  <Button size="small" onClick={() => setDeploying(m)}>
+                    Deploy
+                  </Button>
+                </TableCell>
+              </TableRow>
+            )}
+          />
         )}
       </Loadable>
       {importing ? <ImportDialog open onClose={() => setImporting(false)} onDone={models.reload} /> : null}

@@ -1,27 +1,14 @@
 /** The platform login (`POST /api/auth/token`); the session cookie signs every later call. */
 import { Alert, Box, Button, Card, CardContent, TextField, Typography } from '@mui/material';
-import { useState, type FormEvent } from 'react';
-import { describeError } from '../api/client';
+import { useState } from 'react';
 import { useAuth } from '../auth';
+import { useSubmit } from '../components/states';
 
 export function SignIn() {
   const { signIn, notice } = useAuth();
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await signIn(username.trim(), password);
-    } catch (caught) {
-      setError(describeError(caught));
-      setBusy(false);
-    }
-  };
+  const { error, busy, submit } = useSubmit(() => signIn(username.trim(), password));
 
   return (
     <Box component="main" className="flex min-h-full items-center justify-center p-4">
