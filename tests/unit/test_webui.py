@@ -149,3 +149,16 @@ def test_sign_out_clears_both_cookies(client: TestClient) -> None:
     assert client.cookies.get("access_token") is None
     assert client.cookies.get("refresh_token") is None
     assert client.post("/api/auth/refresh").status_code == 400  # nothing left to refresh with
+
+
+def test_the_built_initial_bundle_stays_under_budget() -> None:
+    """What ``index.html`` loads before any page (gzip) stays under 500 KB, because every page is
+    a lazy chunk of its own; `benchmarks/webui.py` reports the sizes and the page timings."""
+    from benchmarks.webui import bundle_report
+
+    if not (webui.STATIC_DIR / "index.html").is_file():
+        pytest.fail(f"the web UI is not built in {webui.STATIC_DIR}: run scripts/setup.sh")
+    report = bundle_report(webui.STATIC_DIR)
+    assert report["initial_gzip"] < 500 * 1024, report["initial"]
+    lazy = [chunk["file"] for chunk in report["lazy_chunks"] if chunk["file"].endswith(".js")]
+    assert len(lazy) >= 8, lazy  # the pages are split out of the initial bundle
