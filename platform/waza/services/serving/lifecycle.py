@@ -180,10 +180,13 @@ class Supervisor:
         if shortfall:
             self.set_status(dep_id, "FAILED", shortfall, code="INSUFFICIENT_RESOURCES")
             return
-        app = self._build_app(dep_id, spec, options)
         from ray import serve
 
+        # Building a deployment is not thread-safe in Ray Serve either: its configs register and
+        # unregister modules with cloudpickle, so two deploys at once could unregister each
+        # other's ("... is not registered for pickle by value").
         with self._serve_lock:
+            app = self._build_app(dep_id, spec, options)
             serve._run(app, _blocking=False, name=app_name, route_prefix=None)
         self.set_status(dep_id, "INITIALIZING", f"application {app_name} submitted to Ray Serve")
         self._ensure_watcher()
