@@ -19,6 +19,19 @@ FLAGS = [
     "--no-first-run",
 ]
 
+# Both chat UIs (Lab panel, web UI) render `.waza-chat-log` with `.waza-msg-assistant` messages:
+# this records each distinct text the last answer shows while it streams (`window.__wazaChunks`).
+WATCH_CHAT = """() => {
+  window.__wazaChunks = [];
+  const log = document.querySelector('.waza-chat-log');
+  new MutationObserver(() => {
+    const msgs = log.querySelectorAll('.waza-msg-assistant');
+    const text = msgs.length ? msgs[msgs.length - 1].textContent : '';
+    const seen = window.__wazaChunks;
+    if (text && seen[seen.length - 1] !== text) { seen.push(text); }
+  }).observe(log, {subtree: true, childList: true, characterData: true});
+}"""
+
 
 def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``$WAZA_TEST_ARTIFACTS`` (CI keeps it), else a temporary folder."""

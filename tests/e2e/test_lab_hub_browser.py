@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM, WATCH_CHAT
 from tests.e2e.hubstack import HubStack, api_login, create_user, hub_login, start_stack
 from tests.fixtures.fake_hf_hub import BIG_REPO, TINY_REPO, FakeHub, hub_env
 from tests.fixtures.ray import RayNode
@@ -50,18 +50,6 @@ DOCS = {
     "tea.md": "Green tea is brewed at 80 degrees for two minutes.",
 }
 ADMINS_MODEL = "admins-broken-model"
-
-# counts the distinct texts the last assistant message shows while the answer streams
-WATCH_CHAT = """() => {
-  window.__wazaChunks = [];
-  const log = document.querySelector('.waza-chat-log');
-  new MutationObserver(() => {
-    const msgs = log.querySelectorAll('.waza-msg-assistant');
-    const text = msgs.length ? msgs[msgs.length - 1].textContent : '';
-    const seen = window.__wazaChunks;
-    if (text && seen[seen.length - 1] !== text) { seen.push(text); }
-  }).observe(log, {subtree: true, childList: true, characterData: true});
-}"""
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, LiveServer, create_database
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM, WATCH_CHAT
 from tests.e2e.webui import (
     playwright_sync,
     require_build,
@@ -31,18 +31,6 @@ pytestmark = [
     pytest.mark.timeout(480),
     pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="apt-get install -y chromium"),
 ]
-
-# the distinct texts the last assistant message shows while the answer streams
-WATCH_CHAT = """() => {
-  window.__wazaChunks = [];
-  const log = document.querySelector('.waza-chat-log');
-  new MutationObserver(() => {
-    const msgs = log.querySelectorAll('.waza-msg-assistant');
-    const text = msgs.length ? msgs[msgs.length - 1].textContent : '';
-    const seen = window.__wazaChunks;
-    if (text && seen[seen.length - 1] !== text) { seen.push(text); }
-  }).observe(log, {subtree: true, childList: true, characterData: true});
-}"""
 
 
 @pytest.fixture(scope="module")
