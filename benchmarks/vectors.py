@@ -225,15 +225,13 @@ def direct_searcher(
     return query, qdrant.close
 
 
-class TimingTransport(httpx.HTTPTransport):
-    """httpx's transport, keeping the last response's ``Server-Timing`` header."""
+class LastServerTiming:
+    """Keeps the last answer's ``Server-Timing`` header (a `Transport.on_reply` callback)."""
 
-    server_timing = ""
+    value = ""
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        self.server_timing = response.headers.get("server-timing", "")
-        return response
+    def __call__(self, status: int, headers: Any) -> None:
+        self.value = headers.get("server-timing", "")
 
 
 def time_calls(
@@ -247,6 +245,20 @@ def time_calls(
         call(probe)
         latencies.append(time.perf_counter() - started)
     return latencies
+
+
+def time_alternating(
+    direct: Callable[[list[float]], Any], api: Callable[[list[float]], Any], probes: list
+) -> tuple[list[float], list[float]]:
+    """Each probe through both paths, back to back, the first path alternating (ABBA...)."""
+    direct_times, api_times = [], []
+    for n, probe in enumerate(probes):
+        order = ((direct, direct_times), (api, api_times))
+        for call, times in order if n % 2 == 0 else reversed(order):
+            started = time.perf_counter()
+            call(probe)
+            times.append(time.perf_counter() - started)
+    return direct_times, api_times
 
 
 def server_timing(value: str) -> dict[str, float]:
@@ -364,7 +376,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=200, help="measured searches per path")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured searches per phase")
     parser.add_argument(
-        "--rounds", type=int, default=2, help="direct and API phases alternate this many times"
+        "--rounds", type=int, default=10, help="fresh API process + direct client pairs"
     )
     parser.add_argument("--limit", type=int, default=10, help="hits per search")
     parser.add_argument("--batch", type=int, default=10_000, help="vectors per insert call")
@@ -373,6 +385,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="INFO", help="the waza server's log level")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
     parser.add_argument("--keep", action="store_true", help="keep the temporary WAZA_HOME")
+    parser.add_argument(
+        "--home", type=Path, help="WAZA_HOME to use and keep; its data is reused when it matches"
+    )
     return parser.parse_args(argv)
 
 
@@ -395,33 +410,32 @@ def _create_dbs(home: Path, args: argparse.Namespace, engines: list[str]) -> tup
     return token, dbs
 
 
-def _direct_round(
-    args: argparse.Namespace, engines: list[str], report: dict, warm: list, probes: list
-) -> None:
-    for engine in engines:
-        result = report["engines"][engine]
-        opened = time.perf_counter()
-        search, close = direct_searcher(engine, result["endpoint"], args.limit)
-        try:
-            search(warm[0])
-            result["direct_open_ms"].append(round((time.perf_counter() - opened) * 1000, 1))
-            result["direct_latencies"] += time_calls(search, warm, probes)
-        finally:
-            close()
+def _copy_for_direct(endpoint: str) -> str:
+    """A byte copy of the engine's files for the direct path (each process locks its own)."""
+    source = Path(endpoint)
+    target = source.with_name("direct-" + source.name)  # milvus-lite wants the .db suffix
+    shutil.rmtree(target, ignore_errors=True)
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copy2(source, target)
+    return str(target)
 
 
-def _api_round(
+def _paired_round(
     home: Path, args: argparse.Namespace, token: str, report: dict, warm: list, probes: list
 ) -> None:
-    transport = TimingTransport()
+    """One fresh API process and, per engine, one fresh direct client; searches alternate."""
+    last = LastServerTiming()
     with (
         waza_api(home, args.log_level) as server,
-        Client(server.url, token, timeout=120, transport=transport) as client,
+        Client(server.url, token, timeout=120) as client,
     ):
+        client.transport.on_reply = last
         for result in report["engines"].values():
             db_id = result["vectordb_id"]
             errors: list[str] = result["api_error_samples"]
-            # per search: engine and app seconds (Server-Timing), client CPU, latency
+            # per API search: engine and app seconds (Server-Timing), client CPU, latency
             split: list[tuple[float, float, float, float]] = []
 
             def api_search(
@@ -434,7 +448,7 @@ def _api_round(
                     errors.append(str(exc)[:200])
                     hits = 0
                 elapsed = time.perf_counter() - started
-                timing = server_timing(transport.server_timing)
+                timing = server_timing(last.value)
                 engine = timing.get("engine", 0.0)
                 app = timing.get("app", engine)
                 split.append((engine, app, time.thread_time() - cpu, elapsed))
@@ -443,8 +457,26 @@ def _api_round(
             opened = time.perf_counter()
             api_search(warm[0])  # the server opens the engine on first use
             result["api_open_ms"].append(round((time.perf_counter() - opened) * 1000, 1))
-            result["api_latencies"] += time_calls(api_search, warm, probes)
-            for engine, app, cpu, elapsed in split[-len(probes) :]:
+            opened = time.perf_counter()
+            direct, close = direct_searcher(result["engine"], result["direct_endpoint"], args.limit)
+            try:
+                direct(warm[0])
+                result["direct_open_ms"].append(round((time.perf_counter() - opened) * 1000, 1))
+                for probe in warm:
+                    api_search(probe)
+                    direct(probe)
+                del split[:]
+                direct_times, api_times = time_alternating(direct, api_search, probes)
+            finally:
+                close()
+            result["direct_latencies"] += direct_times
+            result["api_latencies"] += api_times
+            pairs = zip(api_times, direct_times, strict=True)
+            result["paired_differences"] += [a - d for a, d in pairs]
+            result["round_p50_ms"].append(
+                [round(1000 * percentile(sorted(x), 50), 2) for x in (direct_times, api_times)]
+            )
+            for engine, app, cpu, elapsed in split:
                 result["engine_in_api_latencies"].append(engine)
                 result["platform_latencies"].append(elapsed - engine)
                 result["server_latencies"].append(app - engine)
@@ -457,12 +489,45 @@ def _api_round(
             result["floor_latencies"] += time_calls(get_db, warm, probes)
 
 
+def _prepare(home: Path, args: argparse.Namespace, engines: list[str], vectors: np.ndarray) -> dict:
+    """Create the DBs, fill them and copy their files for the direct path (or reuse --home)."""
+    state_path = home / "bench-state.json"
+    if state_path.exists():
+        state = json.loads(state_path.read_text())
+        if (
+            state["count"] == args.count
+            and state["dim"] == args.dim
+            and set(engines) <= set(state["engines"])
+        ):
+            print(f"reusing the data in {home}", flush=True)
+            return state
+    token, dbs = _create_dbs(home, args, engines)
+    state = {"count": args.count, "dim": args.dim, "token": token, "engines": {}}
+    for engine in engines:
+        endpoint = dbs[engine]["endpoint"]
+        print(f"{engine}: inserting {args.count} vectors into {endpoint}", flush=True)
+        inserted = insert_direct(engine, endpoint, vectors, args.batch)
+        state["engines"][engine] = {
+            "engine": engine,
+            "vectordb_id": dbs[engine]["id"],
+            "endpoint": endpoint,
+            "direct_endpoint": _copy_for_direct(endpoint),
+            "insert": inserted,
+        }
+    state_path.write_text(json.dumps(state, indent=2))
+    return state
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     env = environment()
     vectors, probes_np = make_data(args.count, args.dim, args.queries + args.warmup, args.seed)
     warm, probes = probes_np[: args.warmup].tolist(), probes_np[args.warmup :].tolist()
-    home = Path(tempfile.mkdtemp(prefix="waza-bench-vectors-"))
+    if args.home:
+        home = args.home
+        home.mkdir(parents=True, exist_ok=True)
+    else:
+        home = Path(tempfile.mkdtemp(prefix="waza-bench-vectors-"))
     report: dict[str, Any] = {
         "benchmark": "vectors",
         "started_at": datetime.now(UTC).isoformat(),
@@ -471,36 +536,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "engines": {},
     }
     try:
-        token, dbs = _create_dbs(home, args, engines)
+        state = _prepare(home, args, engines, vectors)
         for engine in engines:
-            endpoint = dbs[engine]["endpoint"]
-            print(f"{engine}: inserting {args.count} vectors into {endpoint}", flush=True)
-            report["engines"][engine] = {
-                "vectordb_id": dbs[engine]["id"],
-                "endpoint": endpoint,
-                "insert": insert_direct(engine, endpoint, vectors, args.batch),
-                "direct_open_ms": [],
-                "api_open_ms": [],
-                "direct_latencies": [],
-                "api_latencies": [],
-                "floor_latencies": [],
-                "engine_in_api_latencies": [],
-                "platform_latencies": [],
-                "server_latencies": [],
-                "client_latencies": [],
-                "transport_latencies": [],
-                "api_error_samples": [],
+            report["engines"][engine] = dict(state["engines"][engine]) | {
+                key: []
+                for key in (
+                    "direct_open_ms",
+                    "api_open_ms",
+                    "direct_latencies",
+                    "api_latencies",
+                    "paired_differences",
+                    "round_p50_ms",
+                    "floor_latencies",
+                    "engine_in_api_latencies",
+                    "platform_latencies",
+                    "server_latencies",
+                    "client_latencies",
+                    "transport_latencies",
+                    "api_error_samples",
+                )
             }
         per_round = math.ceil(len(probes) / args.rounds)
         for n in range(args.rounds):
+            print(f"round {n + 1}/{args.rounds}", flush=True)
             part = probes[n * per_round : (n + 1) * per_round]
-            phases = ["direct", "api"] if n % 2 == 0 else ["api", "direct"]
-            for phase in phases:
-                print(f"round {n + 1}/{args.rounds}: {phase} searches", flush=True)
-                if phase == "direct":
-                    _direct_round(args, engines, report, warm, part)
-                else:
-                    _api_round(home, args, token, report, warm, part)
+            _paired_round(home, args, state["token"], report, warm, part)
         for result in report["engines"].values():
             result["direct"] = summarize(result.pop("direct_latencies"))
             result["api"] = summarize(result.pop("api_latencies"))
@@ -510,11 +570,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["api_server"] = summarize(result.pop("server_latencies"))
             result["api_client"] = summarize(result.pop("client_latencies"))
             result["api_transport"] = summarize(result.pop("transport_latencies"))
+            differences = sorted(result.pop("paired_differences"))
+            result["paired_difference_p50_ms"] = round(1000 * percentile(differences, 50), 3)
             result["api_errors"] = len(result["api_error_samples"])
             result["api_error_samples"] = result["api_error_samples"][:3]
             result["comparison"] = compare(result["direct"], result["api"])
     finally:
-        if args.keep:
+        if args.keep or args.home:
             print(f"kept {home}")
         else:
             shutil.rmtree(home, ignore_errors=True)
