@@ -6,23 +6,25 @@ For each engine (milvus-lite and Qdrant local storage), in one run:
    ``POST /api/context/vectordbs``; the server then stops, releasing the engine files;
 2. this process inserts ``--count`` random ``--dim``-d vectors (numpy, fixed seed, metadata
    ``{"i", "source"}``) straight into the DB's files through waza's backend, in batches of
-   ``--batch``, and closes it (milvus-lite finishes compacting on close; timed separately);
-3. **direct**: the engine's client (``MilvusClient`` / ``QdrantClient``) opens the same files in
-   this process and runs searches one after another (top ``--limit`` with metadata);
-4. **API**: ``waza api`` starts again and the same searches go through the platform's client,
-   ``waza.client.Client(url, token).vectors.search(...)`` (what a user calls: httpx, one
-   keep-alive connection, a personal access token), to ``POST /api/context/vectordbs/{id}/query``.
-
-Steps 3 and 4 alternate ``--rounds`` times (direct first, then API first, ...), each round with
-its share of the ``--queries`` query vectors after ``--warmup`` unmeasured ones, so that load
-drifting on a shared machine hits both paths alike; an engine's files are open in one process
-at a time (milvus-lite and Qdrant local storage lock them).
+   ``--batch``, closes it (milvus-lite finishes compacting on close; timed separately) and
+   copies the files byte for byte for the direct path (each engine locks its files, so two
+   processes cannot open one copy);
+3. each of ``--rounds`` rounds starts a fresh ``waza api`` and, per engine, opens the engine's
+   client (``MilvusClient`` / ``QdrantClient``) on the copy in this process; after ``--warmup``
+   unmeasured searches on both, the round's share of the ``--queries`` query vectors goes
+   through both paths one search at a time, the first path alternating (direct, API, API,
+   direct, ...), so that whatever the machine does at a moment hits both paths alike:
+   - **direct**: the engine's client (top ``--limit`` with metadata);
+   - **API**: ``waza.client.Client(url, token).vectors.search(...)`` — what a user calls: a
+     personal access token, one kept-alive connection — to
+     ``POST /api/context/vectordbs/{id}/query``.
 
 It reports p50/p95/mean latency and QPS (sequential, one client) for both, the API/direct
-ratios, and whether API p50 ≤ direct p50 + 3 ms. Each API search is also split, from the
-response's ``Server-Timing`` header and the client thread's CPU time, into the engine's time in
-the server, the rest of the server's time, the client's CPU time and the remainder (HTTP round
-trip, uvicorn). Run from the repository root::
+ratios, the median of the per-probe differences, and whether API p50 ≤ direct p50 + 3 ms. Each
+API search is also split, from the response's ``Server-Timing`` header and the client thread's
+CPU time, into the engine's time in the server, the rest of the server's time, the client's CPU
+time and the remainder (HTTP round trip, uvicorn). ``--home DIR`` keeps the data and reuses it
+on the next run. Run from the repository root::
 
     python -m benchmarks.vectors                       # 100k x 384-d per engine
     python -m benchmarks.vectors --count 20000 --queries 100 --engines qdrant
@@ -341,7 +343,7 @@ def print_report(report: dict[str, Any]) -> None:
         "\napi_engine: the engine's time inside the API process (Server-Timing); api_platform: "
         "each API search's latency minus its engine time, split into api_server (the rest of "
         "the server's time, Server-Timing app - engine), api_client (the client thread's CPU "
-        "time: JSON, httpx, parsing the answer) and api_transport (the remainder: HTTP round "
+        "time: JSON, HTTP, parsing the answer) and api_transport (the remainder: HTTP round "
         "trip, uvicorn); api_floor: client.vectors.get_db on the same server and connection "
         "(auth, no engine)"
     )
