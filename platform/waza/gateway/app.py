@@ -47,6 +47,7 @@ from waza.services.retrieval.api import router as retrieval_router
 from waza.services.serving.api import router as serving_router
 from waza.services.serving.runtime import router as runtime_router
 from waza.services.vectordb.api import router as vectordb_router
+from waza.services.vectordb.hotpath import SearchHotPath
 from waza.settings import Settings, get_settings
 
 log = get_logger("waza")
@@ -213,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def audit_sink() -> AuditSink:
         return ctx.activity.record
 
+    app.add_middleware(SearchHotPath, ctx=ctx)  # inside the request context (vectordb/hotpath.py)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -87,7 +87,7 @@ def query_vectors_global(
     ctx: Context, user: ReaderUser, body: schemas.QueryVectorsGlobal
 ) -> ModelResponse:
     """Search a collection of the DB named in the body."""
-    return ModelResponse(_query(ctx, user, body.vectordb_id, body))
+    return ModelResponse(search(ctx, user, body.vectordb_id, body))
 
 
 @context.post("/vectordbs/delete", response_model=schemas.DeleteVectorsResult, responses=WRITE)
@@ -149,7 +149,7 @@ def query_vectors(
     ctx: Context, user: ReaderUser, vectordb_id: uuid.UUID, body: schemas.QueryVectors
 ) -> ModelResponse:
     """Nearest vectors per query vector; scores are similarities (higher is better)."""
-    return ModelResponse(_query(ctx, user, vectordb_id, body))
+    return ModelResponse(search(ctx, user, vectordb_id, body))
 
 
 @context.post(
@@ -185,9 +185,11 @@ def _insert(
     )
 
 
-def _query(
+def search(
     ctx: Context, user: Principal, vectordb_id: uuid.UUID | None, body: schemas.QueryVectors
 ) -> schemas.QueryVectorsResult:
+    """What every search route runs (also `hotpath.SearchHotPath`); ``params.filter`` and
+    ``params.expr`` stand in for ``filter``."""
     flt = body.filter
     if flt is None and body.params:
         flt = body.params.get("filter", body.params.get("expr"))
