@@ -13,8 +13,8 @@ else — no token or one not cached yet, another content type, a body that does 
 goes on to FastAPI with the body replayed, so every refusal is FastAPI's own answer.
 
 What it saves per search: FastAPI's routing (nested route matching, done twice), dependency
-solving, the request objects and four middleware layers — ~0.3 ms on a 2-core machine
-(`docs/performance.md`, vector search).
+solving, the request objects and four middleware layers — ~0.7 ms of server time on a 2-core
+machine (`docs/performance.md`, vector search).
 """
 
 from __future__ import annotations
