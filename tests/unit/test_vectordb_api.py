@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from tests.conftest import (
     ADMIN_PASSWORD,
     bearer,
-    create_database,
     create_pat,
     create_user,
     free_port,
     login,
+    running_app,
 )
 from waza.settings import Settings
 
@@ -32,22 +32,8 @@ META = [{"source": "a.txt", "page": 1}, {"source": "b.txt", "page": 2}, {"source
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from waza.gateway.app import create_app
-
-    home = tmp_path_factory.mktemp("vectordb-api")
-    url, drop = create_database(home)
-    settings = Settings(
-        home=home,
-        database_url=url,
-        admin_password=ADMIN_PASSWORD,
-        log_level="WARNING",
-        secret_key="test-kek",
-    )  # type: ignore[call-arg]
-    try:
-        with TestClient(create_app(settings)) as client:
-            yield client
-    finally:
-        drop()
+    with running_app(tmp_path_factory.mktemp("vectordb-api")) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

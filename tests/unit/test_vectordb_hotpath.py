@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN_PASSWORD, bearer, create_database, create_pat, create_user, login
+from tests.conftest import ADMIN_PASSWORD, bearer, create_pat, create_user, login, running_app
 from waza.services.vectordb import hotpath
-from waza.settings import Settings
 
 V = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.8, 0.0]]
 META = [{"source": "a.txt", "page": 1}, {"source": "b.txt", "page": 2}, {"source": "a.txt"}]
@@ -26,22 +25,8 @@ META = [{"source": "a.txt", "page": 1}, {"source": "b.txt", "page": 2}, {"source
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from waza.gateway.app import create_app
-
-    home = tmp_path_factory.mktemp("vectordb-hotpath")
-    url, drop = create_database(home)
-    settings = Settings(
-        home=home,
-        database_url=url,
-        admin_password=ADMIN_PASSWORD,
-        log_level="WARNING",
-        secret_key="test-kek",
-    )  # type: ignore[call-arg]
-    try:
-        with TestClient(create_app(settings)) as client:
-            yield client
-    finally:
-        drop()
+    with running_app(tmp_path_factory.mktemp("vectordb-hotpath")) as client:
+        yield client
 
 
 @pytest.fixture
