@@ -9,8 +9,9 @@ For each engine (milvus-lite and Qdrant local storage), in one run:
    ``--batch``, closes it (milvus-lite finishes compacting on close; timed separately) and
    copies the files byte for byte for the direct path (each engine locks its files, so two
    processes cannot open one copy);
-3. each of ``--rounds`` rounds starts a fresh ``waza api`` and, per engine, opens the engine's
-   client (``MilvusClient`` / ``QdrantClient``) on the copy in this process; after ``--warmup``
+3. in each of ``--rounds`` rounds, per engine, a fresh ``waza api`` starts (it holds that engine
+   only, as the direct side does) and this process opens the engine's client
+   (``MilvusClient`` / ``QdrantClient``) on the copy; after ``--warmup``
    unmeasured searches on both, the round's share of the ``--queries`` query vectors goes
    through both paths one search at a time, the first path alternating (direct, API, API,
    direct, ...), so that whatever the machine does at a moment hits both paths alike:
@@ -34,11 +35,17 @@ Exit status: 0 on success, 1 if any API search failed, 2 if the setup failed.
 
 from __future__ import annotations
 
+import os
+
+# The same BLAS setting as the `waza` command gives the API server (waza/cli/__init__.py), set
+# before numpy loads: without it the direct client's BLAS threads spin for ~0.1 s of CPU after
+# each Qdrant search, on one of the two cores the next (API) search needs.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 import argparse
 import contextlib
 import json
 import math
-import os
 import platform
 import shutil
 import socket
@@ -318,6 +325,7 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "packages": {p: version(p) for p in packages},
     }
 
@@ -427,14 +435,19 @@ def _copy_for_direct(endpoint: str) -> str:
 def _paired_round(
     home: Path, args: argparse.Namespace, token: str, report: dict, warm: list, probes: list
 ) -> None:
-    """One fresh API process and, per engine, one fresh direct client; searches alternate."""
+    """Per engine, a fresh API process and a fresh direct client; searches alternate.
+
+    Each engine gets its own API process so that both sides hold that engine alone (an API
+    process that still held the other engine's files, threads and memory would be measured
+    against a direct process that does not).
+    """
     last = LastServerTiming()
-    with (
-        waza_api(home, args.log_level) as server,
-        Client(server.url, token, timeout=120) as client,
-    ):
-        client.transport.on_reply = last
-        for result in report["engines"].values():
+    for result in report["engines"].values():
+        with (
+            waza_api(home, args.log_level) as server,
+            Client(server.url, token, timeout=120) as client,
+        ):
+            client.transport.on_reply = last
             db_id = result["vectordb_id"]
             errors: list[str] = result["api_error_samples"]
             # per API search: engine and app seconds (Server-Timing), client CPU, latency

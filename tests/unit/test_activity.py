@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN_PASSWORD, login, running_app
 from waza.db import Database
 from waza.db.migrate import upgrade
+from waza.gateway.hub_auth import ServicePrefix
 from waza.gateway.principal import Principal
 from waza.services.activity.service import ActivityService, outcome_for
 from waza.settings import Settings
@@ -68,3 +73,22 @@ def test_visibility_and_filters(settings: Settings) -> None:
         str(alice)
     }
     db.dispose()
+
+
+def test_calls_under_the_hub_service_prefix_are_audited(tmp_path: Path) -> None:
+    """Under JupyterHub the API answers at ``/services/waza/api/...`` (the prefix arrives as
+    ``root_path``); a mutating call there is recorded just like one at ``/api/...``."""
+    with running_app(tmp_path) as client:
+        hub = TestClient(ServicePrefix(client.app, "/services/waza"))
+        admin = login(client, "admin", ADMIN_PASSWORD)
+        name = f"pre-{uuid.uuid4().hex[:6]}"
+        reply = hub.post(
+            "/services/waza/api/auth/users/local",
+            json={"username": name, "password": "prefix-pw-1"},
+            headers=admin,
+        )
+        assert reply.status_code == 201, reply.text
+        rows = hub.get("/services/waza/api/activity/activities/?limit=5", headers=admin).json()
+    created = next(r for r in rows if r["apicall"] == "/api/auth/users/local")
+    assert created["action"] == "POST" and created["status_code"] == 201
+    assert created["module"] == "auth" and created["username"] == "admin"

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_PASSWORD, bearer, create_pat, create_user, login, running_app
+from waza.gateway.hub_auth import ServicePrefix
 from waza.services.vectordb import hotpath
 
 V = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.8, 0.0]]
@@ -193,3 +194,17 @@ def test_searches_stay_out_of_the_audit_log(api: TestClient, setup: dict) -> Non
     for _ in range(3):
         assert api.post(path, json=query(), headers=bearer(token)).status_code == 200
     assert audited() == before
+
+
+def test_the_hub_service_prefix_takes_it_too(api: TestClient, setup: dict, hot_calls: list) -> None:
+    """Under JupyterHub searches arrive at ``/services/waza/api/...`` with the prefix as
+    ``root_path``; they take the hot path and answer as at ``/api/...``."""
+    hub = TestClient(ServicePrefix(api.app, "/services/waza"))
+    db = setup["dbs"]["qdrant"]
+    owner = bearer(setup["tokens"]["owner"])
+    prefixed = hub.post(
+        f"/services/waza/api/context/vectordbs/{db}/query", json=query(), headers=owner
+    )
+    plain = api.post(f"/api/context/vectordbs/{db}/query", json=query(), headers=owner)
+    assert prefixed.status_code == 200 and prefixed.json() == plain.json()
+    assert hot_calls == [uuid.UUID(db)] * 2

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import os
+
+# Before anything loads numpy (the client modules do): numpy's OpenBLAS keeps its worker threads
+# spinning for ~0.1 s of CPU after every call (2^28 cycles) unless told otherwise. In the API
+# server that burns a core after each vector search (Qdrant local computes with BLAS) and slows
+# the response and the caller on a small machine; 2^4 cycles lets the threads sleep at once, at
+# no measurable cost to the search (docs/performance.md, vector search). An explicit setting wins.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 import uuid
 from dataclasses import dataclass
 from typing import Annotated

@@ -60,7 +60,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         timings = timing.begin()
         status = {"code": 500}
-        audited = scope["method"] in MUTATING and scope["path"].startswith("/api/")
+        audited = scope["method"] in MUTATING and route_path(scope).startswith("/api/")
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -132,17 +132,7 @@ class RequestContextMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return replay
+        return replaying(b"".join(chunks), receive)
 
     async def _record(
         self, scope: Scope, status: int, request_id: str, headers: dict[str, str]
@@ -151,7 +141,8 @@ class RequestContextMiddleware:
         if sink is None:
             return
         route = scope.get("route")
-        template = getattr(route, "path", None) or scope["path"]
+        path = route_path(scope)
+        template = getattr(route, "path", None) or path
         if not template.startswith("/api/"):
             template = "/api" + template
         params = scope.get("path_params") or {}
@@ -159,7 +150,7 @@ class RequestContextMiddleware:
         entry = {
             "user_id": str(principal.user_id) if principal else None,
             "username": getattr(principal, "username", None),
-            "module": _module_of(scope["path"]),
+            "module": _module_of(path),
             "apicall": template,
             "action": scope["method"],
             "object_id": next(iter(params.values()), None) if params else None,
@@ -188,6 +179,29 @@ def security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, by
     content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
     wanted = _ALWAYS + (_HTML if content_type.startswith(b"text/html") else ())
     return [(name, value) for name, value in wanted if name not in present]
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive callable that hands out an already read ``body`` first, then defers to
+    ``receive`` (for a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def route_path(scope: Scope) -> str:
+    """The path the routes see: without the ``root_path`` a service prefix arrives as
+    (``/services/waza/api/...`` under the hub is ``/api/...`` here)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _module_of(path: str) -> str:

@@ -1,8 +1,10 @@
 """A SQLite-file store with etcd-like semantics for one machine and no external service.
 
 Several processes may open the same file (WAL mode, busy timeout). Every change bumps a global
-revision and is appended to a small event log that watches poll. Expired leases and their keys
-are purged lazily by whichever read, write or watch poll comes first.
+revision and is appended to a small event log. One poller thread per open store reads the
+revision every ``poll_interval`` and, when it moved, hands each watch the events under its
+prefix. Expired leases and their keys are purged lazily by whichever read, write or poll comes
+first.
 """
 
 from __future__ import annotations
@@ -84,41 +86,29 @@ class EmbeddedLease(Lease):
 
 
 class _PollingWatch(Watch):
-    """Polls the event log from a daemon thread and calls back for matching events."""
+    """One watch of a store; the store's single poller thread delivers its events."""
 
     def __init__(
         self, store: EmbeddedKV, full_prefix: str, callback: WatchCallback, revision: int
     ) -> None:
         self._store = store
-        self._prefix = full_prefix
-        self._callback = callback
-        self._revision = revision
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"waza-kv-watch:{full_prefix}", daemon=True
-        )
-        self._thread.start()
+        self.prefix = full_prefix
+        self.callback = callback
+        self.revision = revision  # the last revision this watch has seen
+        self.stopped = False
 
-    def _run(self) -> None:
-        while not self._stopped.wait(self._store.poll_interval):
+    def deliver(self, events: list[WatchEvent]) -> None:
+        for event in events:
+            if self.stopped:
+                return
             try:
-                self._revision, events = self._store._events_since(self._revision, self._prefix)
-            except KVError as exc:
-                log.warning("watch on %r: %s", self._prefix, exc)
-                continue
-            for event in events:
-                if self._stopped.is_set():
-                    return
-                try:
-                    self._callback(event)
-                except Exception:
-                    log.exception("watch callback for %r failed", self._prefix)
+                self.callback(event)
+            except Exception:
+                log.exception("watch callback for %r failed", self.prefix)
 
     def cancel(self) -> None:
-        self._stopped.set()
+        self.stopped = True
         self._store._forget(self)
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=5)
 
 
 class EmbeddedKV(KVStore):
@@ -131,7 +121,10 @@ class EmbeddedKV(KVStore):
         self.path = Path(path)
         self.poll_interval = poll_interval
         self._lock = threading.RLock()
-        self._watches: set[_PollingWatch] = set()
+        self._watches: list[_PollingWatch] = []
+        self._poller: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._dispatching = threading.Lock()  # held while the poller runs callbacks
         self._db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -282,22 +275,46 @@ class EmbeddedKV(KVStore):
 
     def watch_prefix(self, prefix: str, callback: WatchCallback) -> Watch:
         with self._read() as db:
-            revision = self._revision(db)
-            watch = _PollingWatch(self, self._full(prefix), callback, revision)
-            self._watches.add(watch)
+            watch = _PollingWatch(self, self._full(prefix), callback, self._revision(db))
+            self._watches.append(watch)
+            if self._poller is None:
+                self._poller = threading.Thread(
+                    target=self._poll, name=f"waza-kv-watch:{self.path.name}", daemon=True
+                )
+                self._poller.start()
         return watch
+
+    def _poll(self) -> None:
+        """The poller thread: one revision read per interval, events only when it moved."""
+        while not self._closing.wait(self.poll_interval):
+            with self._lock:
+                watches = [w for w in self._watches if not w.stopped]
+            if not watches:
+                continue
+            try:
+                with self._read() as db:
+                    current = self._revision(db)
+                batches = [
+                    (watch, self._events_since(watch.revision, watch.prefix, current))
+                    for watch in watches
+                    if watch.revision < current
+                ]
+            except KVError as exc:
+                log.warning("watches on %s: %s", self.path, exc)
+                continue
+            with self._dispatching:
+                for watch, events in batches:
+                    watch.revision = current
+                    watch.deliver(events)
 
     @staticmethod
     def _revision(db: sqlite3.Connection) -> int:
         return int(db.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0])
 
-    def _events_since(self, revision: int, full_prefix: str) -> tuple[int, list[WatchEvent]]:
-        """Events for ``full_prefix`` after ``revision``, and the revision they bring it to."""
+    def _events_since(self, revision: int, full_prefix: str, current: int) -> list[WatchEvent]:
+        """Events for ``full_prefix`` after ``revision`` up to ``current``."""
         where, params = _range(full_prefix)
         with self._read() as db:
-            current = self._revision(db)
-            if current == revision:
-                return current, []
             oldest = db.execute("SELECT MIN(revision) FROM events").fetchone()[0]
             if oldest is not None and oldest > revision + 1:
                 log.warning(
@@ -308,11 +325,16 @@ class EmbeddedKV(KVStore):
                 f"AND {where} ORDER BY revision",
                 (revision, current, *params),
             ).fetchall()
-        return current, [WatchEvent(kind, self._rel(key), value) for kind, key, value in rows]
+        return [WatchEvent(kind, self._rel(key), value) for kind, key, value in rows]
 
     def _forget(self, watch: _PollingWatch) -> None:
+        """Drop a cancelled watch; once this returns its callback is not running and will not
+        run again (unless the callback itself cancelled it, on the poller thread)."""
         with self._lock:
-            self._watches.discard(watch)
+            if watch in self._watches:
+                self._watches.remove(watch)
+        if threading.current_thread() is not self._poller and self._dispatching.acquire(timeout=5):
+            self._dispatching.release()
 
     def health(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -332,6 +354,10 @@ class EmbeddedKV(KVStore):
             watches = list(self._watches)
         for watch in watches:
             watch.cancel()
+        self._closing.set()
+        poller = self._poller
+        if poller is not None and poller is not threading.current_thread():
+            poller.join(timeout=5)
         with self._lock:
             if self._db is not None:
                 self._db.close()

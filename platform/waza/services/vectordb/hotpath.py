@@ -28,11 +28,12 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from waza.errors import WazaError
 from waza.gateway.context import WazaContext
 from waza.gateway.fastjson import ModelResponse
+from waza.gateway.middleware import replaying, route_path
 from waza.services.vectordb import schemas
 from waza.services.vectordb.api import search
 
@@ -48,7 +49,7 @@ class SearchHotPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = (
-            SEARCH_PATH.fullmatch(scope["path"])
+            SEARCH_PATH.fullmatch(route_path(scope))
             if scope["type"] == "http" and scope["method"] == "POST"
             else None
         )
@@ -117,13 +118,4 @@ async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
         if not message.get("more_body", False):
             break
     body = b"".join(chunks)
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return body, replay
+    return body, replaying(body, receive)

@@ -1,0 +1,45 @@
+"""Processes of the `waza` command — the API server among them — let numpy's BLAS threads sleep
+right after work instead of spinning for ~0.1 s of CPU (`waza/cli/__init__.py`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+# A few matrix-vector products the size of a 20k x 384 vector search, then the CPU the process
+# uses while its main thread sleeps for 0.3 s (ms).
+SCRIPT = """
+import time
+{setup}
+import numpy as np
+matrix = np.random.default_rng(0).standard_normal((20000, 384)).astype("float32")
+for _ in range(5):
+    matrix @ matrix[0]
+started = time.process_time()
+time.sleep(0.3)
+print((time.process_time() - started) * 1000)
+"""
+
+
+def idle_cpu_ms(setup: str, **env: str) -> float:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS", "OMP_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(setup=setup)],
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return float(result.stdout.strip())
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="BLAS runs single-threaded on one CPU")
+def test_blas_threads_sleep_after_work() -> None:
+    assert idle_cpu_ms("") > 50  # plain numpy: its worker threads spin (what waza prevents)
+    assert idle_cpu_ms("import waza.cli") < 20
+    # an explicit setting wins over waza's
+    assert idle_cpu_ms("import waza.cli", OPENBLAS_THREAD_TIMEOUT="28") > 50
