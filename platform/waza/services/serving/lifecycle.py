@@ -184,7 +184,8 @@ class Supervisor:
 
         # Building a deployment is not thread-safe in Ray Serve either: its configs register and
         # unregister modules with cloudpickle, so two deploys at once could unregister each
-        # other's ("... is not registered for pickle by value").
+        # other's ("... is not registered for pickle by value"). Serve's own threads do the same
+        # when they decode configs; `pickling.make_registry_thread_safe` covers those.
         with self._serve_lock:
             app = self._build_app(dep_id, spec, options)
             serve._run(app, _blocking=False, name=app_name, route_prefix=None)

@@ -194,6 +194,9 @@ class RayCluster:
         """Join the cluster (starting the local head when `start`); False when none is up."""
         import ray
 
+        from waza.services.serving.pickling import make_registry_thread_safe
+
+        make_registry_thread_safe()  # before any Serve config is built in this process
         with self._lock:
             if self._connected_to and ray.is_initialized():
                 return True
