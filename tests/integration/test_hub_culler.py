@@ -102,6 +102,9 @@ def test_idle_servers_are_culled_and_busy_kernels_spared(stack: HubStack) -> Non
     while ready != {"quiet", "worker"}:  # "quiet" may be culled again before "worker" is up
         for user in {"quiet", "worker"} - ready:
             server = server_of(admin, user)
+            if not server and user == "quiet" and "Culling server quiet" in stack.log():
+                ready.add(user)  # it started, sat idle and was culled before a poll saw it ready
+                continue
             assert server, f"{user}'s server failed to start: {spawn_log(stack)}"
             if server.get("ready"):
                 ready.add(user)
