@@ -305,7 +305,11 @@ def test_an_expired_session_is_renewed(
     with signed_in(browser, base, *alice) as (page, console):
         # the access cookie expires (the browser drops it after its max-age, 1 h by default)
         page.context.clear_cookies(name="access_token")
-        page.locator("nav[aria-label='Pages'] a[href='/ui/catalog']").click()
+        # (a client-side navigation does not reset the page's load state: wait for the renewal
+        # itself, not for "networkidle", which the first page load already reached)
+        with page.expect_response(lambda r: r.url.endswith("/api/auth/refresh")) as renewal:
+            page.locator("nav[aria-label='Pages'] a[href='/ui/catalog']").click()
+        assert renewal.value.status == 200
         page.wait_for_selector("main h1:has-text('Catalog')")
         page.wait_for_load_state("networkidle")
         assert page.query_selector(".waza-error") is None, page.inner_text("main")
