@@ -25,14 +25,31 @@ Headers = dict[str, str]
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    # a scheduler thread that looks every 0.2 s: the live test below waits on it
+    # no scheduler thread: these tests drive schedulers by hand, and a live one would race them
     home = tmp_path_factory.mktemp("ingest-scheduler")
+    with running_app(home, ingest_schedule_interval=0) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    # a scheduler thread that looks every 0.2 s: the live test waits on it
+    home = tmp_path_factory.mktemp("ingest-scheduler-live")
     with running_app(home, ingest_schedule_interval=0.2) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def user(api: TestClient) -> tuple[str, Headers]:
+    return _new_user(api)
+
+
+@pytest.fixture(scope="module")
+def live_user(live_api: TestClient) -> tuple[str, Headers]:
+    return _new_user(live_api)
+
+
+def _new_user(api: TestClient) -> tuple[str, Headers]:
     admin = login(api, "admin", ADMIN_PASSWORD)
     name = f"s{uuid.uuid4().hex[:8]}"
     body = {"username": name, "password": f"pw-{name}-1", "roles": ["user"]}
@@ -150,8 +167,10 @@ def test_a_stale_claim_is_taken_over(api: TestClient, user: tuple[str, Headers])
     assert _row(api, job_id).status == "success"
 
 
-def test_the_scheduler_thread_runs_due_jobs(api: TestClient, user: tuple[str, Headers]) -> None:
-    name, who = user
+def test_the_scheduler_thread_runs_due_jobs(
+    live_api: TestClient, live_user: tuple[str, Headers]
+) -> None:
+    api, (name, who) = live_api, live_user
     health = api.get("/api/ingestion/health", headers=who).json()
     assert health["scheduler"].startswith("running")
     job_id = _store(api, who, name, "* * * * * */2")  # every 2 s (6th field: seconds)
