@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN_PASSWORD, login, running_app
+from tests.conftest import ADMIN_PASSWORD, create_user, login, running_app
 from waza.db.base import utcnow
 from waza.errors import Unprocessable
 from waza.services.ingestion.models import IngestJob
@@ -50,12 +50,11 @@ def live_user(live_api: TestClient) -> tuple[str, Headers]:
 
 
 def _new_user(api: TestClient) -> tuple[str, Headers]:
+    """A new plain user and its bearer headers (no session cookies left on the client)."""
     admin = login(api, "admin", ADMIN_PASSWORD)
-    name = f"s{uuid.uuid4().hex[:8]}"
-    body = {"username": name, "password": f"pw-{name}-1", "roles": ["user"]}
-    assert api.post("/api/auth/users/local", json=body, headers=admin).status_code == 201
     api.cookies.clear()
-    headers = login(api, name, f"pw-{name}-1")
+    name = f"s{uuid.uuid4().hex[:8]}"
+    headers = create_user(api, admin, name)
     api.cookies.clear()
     return name, headers
 
