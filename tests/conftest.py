@@ -218,6 +218,18 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def settled_log(self, timeout: float = 10) -> str:
+        """The log once everything logged so far is written: the server writes its log from
+        one queue (`waza.gateway.logging`), so when a marker request's access line is there,
+        every earlier line is too."""
+        marker = uuid.uuid4().hex
+        httpx.get(self.api + "/ping", headers={"X-Request-ID": marker}, timeout=10)
+        deadline = time.monotonic() + timeout
+        while marker not in (text := self.log()):
+            assert time.monotonic() < deadline, f"the access line of {marker} never came"
+            time.sleep(0.05)
+        return text
+
 
 def start_server(settings: Settings, extra_env: dict[str, str] | None = None) -> LiveServer:
     """Start `python -m waza api` with these settings and wait until /api/ping answers."""

@@ -49,11 +49,14 @@ def api(
     """Run the platform API alone (embedded defaults unless configured)."""
     import uvicorn
 
+    from waza.gateway.logging import write_logs_before_signal_exit
+
     settings = _settings(host=host, port=port)
     if host is not None:
         os.environ["WAZA_HOST"] = host
     if port is not None:
         os.environ["WAZA_PORT"] = str(port)
+    write_logs_before_signal_exit()
     uvicorn.run(
         "waza.gateway.app:create_app",
         factory=True,
