@@ -290,6 +290,44 @@ def test_data_survives_reopening(engine: str, tmp_path: Path) -> None:
         again.close()
 
 
+def test_local_qdrant_cosine_collections_hold_unit_vectors_under_dot(tmp_path: Path) -> None:
+    """Local Qdrant divides every stored vector by its norm again on each cosine search, so waza
+    stores cosine collections as Dot over unit vectors (the scores stay cosine similarities),
+    and still reads and searches Cosine collections another client made."""
+    from qdrant_client import models
+
+    store = _open("qdrant", tmp_path / "db")
+    engine = store.client  # type: ignore[attr-defined]
+    try:
+        store.insert("cos", [[3.0, 4.0], [0.0, 2.0]], [{"n": 0}, {"n": 1}], metric="COSINE")
+        physical = store.physical("cos")
+        distance = engine.get_collection(physical).config.params.vectors.distance
+        assert distance == models.Distance.DOT
+        points, _ = engine.scroll(physical, with_vectors=True)
+        assert [round(float(np.linalg.norm(p.vector)), 5) for p in points] == [1.0, 1.0]
+        hits = store.search("cos", [[6.0, 8.0]], 2)[0]
+        assert [h.score for h in hits] == pytest.approx([1.0, 0.8], abs=1e-5)  # 8 / (5 * 2)
+
+        theirs = store.physical("theirs")
+        engine.create_collection(
+            theirs, vectors_config=models.VectorParams(size=2, distance=models.Distance.COSINE)
+        )
+        store.insert("theirs", [[3.0, 4.0], [0.0, 2.0]], [{"n": 0}, {"n": 1}])
+        assert store.describe_collection("theirs").metric == "COSINE"  # type: ignore[union-attr]
+        hits = store.search("theirs", [[6.0, 8.0]], 2)[0]
+        assert [h.score for h in hits] == pytest.approx([1.0, 0.8], abs=1e-5)
+    finally:
+        store.close()
+    again = _open("qdrant", tmp_path / "db")
+    try:
+        assert again.describe_collection("cos").metric == "COSINE"  # type: ignore[union-attr]
+        again.insert("cos", [[0.0, -7.0]], [{"n": 2}])  # normalised after reopening too
+        hits = again.search("cos", [[0.0, 1.0]], 3)[0]
+        assert [h.score for h in hits] == pytest.approx([1.0, 0.8, -1.0], abs=1e-5)
+    finally:
+        again.close()
+
+
 def test_destroy_removes_the_files(engine: str, tmp_path: Path) -> None:
     backend = _open(engine, tmp_path / "db")
     backend.insert("gone", [[1.0, 0.0]])

@@ -4,6 +4,15 @@ Points have the vector DB's UUID string ids and the metadata as their payload. T
 to Qdrant's distance (COSINE → Cosine, L2 → Euclid, IP → Dot); Euclid scores are distances and
 become ``1 / (1 + d)``. The collection description lives in Qdrant's collection metadata.
 
+Local cosine collections are stored as Dot collections of unit vectors, with
+``waza_metric: COSINE`` in their metadata: waza normalises each vector on insert and each query
+on search, so the scores are the cosine similarities. This is what a Qdrant server does
+internally. Local mode normalises on insert too, but then recomputes the norms of all stored
+vectors and divides them again on every cosine search. Over 100k x 384-d vectors that is two
+extra passes that write the whole array: 2 to 3 times the time of the dot product itself
+(`docs/performance.md`). Local collections created as Cosine (by another client, or by waza
+before this change) are still read and searched as Cosine.
+
 Local mode keeps everything in Python structures and is not safe for concurrent use, so its
 calls are serialised; a server client is used concurrently. Local mode also commits one SQLite
 transaction per point with a full sync (about 5 ms each here: minutes for a few thousand
@@ -25,6 +34,13 @@ from waza.services.vectordb.filters import All, Any_, Condition, Literal, Node, 
 
 _DISTANCE = {"COSINE": "Cosine", "L2": "Euclid", "IP": "Dot"}
 _METRIC = {v: k for k, v in _DISTANCE.items()}
+_UNIT_KEY = "waza_metric"  # collection metadata: a Dot collection that holds unit vectors
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (a zero row stays zero, as Qdrant's own normalisation)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
 
 
 def _equals(key: str, value: Literal) -> Any:
@@ -79,6 +95,7 @@ class QdrantBackend(VectorBackend):
         # Local mode is plain Python state: one caller at a time.
         super().__init__(endpoint, namespace, storage, serialize=self.embedded)
         self._tuned: set[int] = set()
+        self._unit: set[str] = set()  # local cosine collections stored as Dot of unit vectors
         from qdrant_client import QdrantClient
 
         with self.call("connect"):
@@ -108,18 +125,25 @@ class QdrantBackend(VectorBackend):
     def _create(self, physical: str, dimension: int, metric: str, description: str) -> None:
         from qdrant_client import models
 
+        metadata: dict[str, Any] = {"description": description} if description else {}
+        unit = self.embedded and metric == "COSINE"
+        if unit:
+            metadata[_UNIT_KEY] = "COSINE"
         self.client.create_collection(
             physical,
             vectors_config=models.VectorParams(
-                size=dimension, distance=models.Distance(_DISTANCE[metric])
+                size=dimension, distance=models.Distance("Dot" if unit else _DISTANCE[metric])
             ),
-            metadata={"description": description} if description else None,
+            metadata=metadata or None,
         )
+        if unit:
+            self._unit.add(physical)
         if self.embedded:
             self._tune_local_storage()
 
     def _drop(self, physical: str) -> None:
         self.client.delete_collection(physical)
+        self._unit.discard(physical)
 
     def _exists(self, physical: str) -> bool:
         return bool(self.client.collection_exists(physical))
@@ -134,7 +158,11 @@ class QdrantBackend(VectorBackend):
             return None
         metadata = getattr(config, "metadata", None) or {}
         description = str(metadata.get("description", ""))
-        return int(params.size), _METRIC[params.distance.value], description
+        metric = _METRIC[params.distance.value]
+        if metric == "IP" and metadata.get(_UNIT_KEY) == "COSINE":
+            self._unit.add(physical)
+            metric = "COSINE"
+        return int(params.size), metric, description
 
     def _insert(
         self,
@@ -146,6 +174,8 @@ class QdrantBackend(VectorBackend):
     ) -> None:
         from qdrant_client import models
 
+        if physical in self._unit:
+            vectors = unit_rows(vectors)
         batch = models.Batch(ids=list(ids), vectors=vectors.tolist(), payloads=metadata)
         self.client.upsert(physical, points=batch, wait=True)
 
@@ -162,6 +192,8 @@ class QdrantBackend(VectorBackend):
         if fields is not None and "*" not in fields:
             payload = list(fields) if fields else False
         query_filter = to_filter(flt) if flt is not None else None
+        if physical in self._unit:
+            vectors = unit_rows(vectors)
         results = []
         for vector in vectors.tolist():
             response = self.client.query_points(
