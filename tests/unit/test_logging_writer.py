@@ -78,6 +78,26 @@ def test_records_keep_the_time_they_were_logged(blocked: BlockedStream) -> None:
         assert abs((when - logged_at).total_seconds()) < 0.4, (stamp, logged_at)
 
 
+def test_exceptions_keep_their_tracebacks(blocked: BlockedStream) -> None:
+    """The writer renders tracebacks later, in a thread that handles no exception: both kinds
+    of records must carry theirs from the moment they were logged."""
+    try:
+        1 / 0  # noqa: B018
+    except ZeroDivisionError:
+        get_logger("waza.test").exception("structlog failure")
+    try:
+        {}["missing"]
+    except KeyError:
+        logging.getLogger("stdlib.test").exception("stdlib failure")
+    blocked.release.set()
+    written = wait_for(blocked, "KeyError")
+    structlog_part, _, stdlib_part = written.partition("stdlib failure")
+    assert "structlog failure" in structlog_part
+    assert "ZeroDivisionError: division by zero" in structlog_part
+    assert "1 / 0" in structlog_part  # the traceback, not just the exception's name
+    assert "KeyError: 'missing'" in stdlib_part
+
+
 def test_reconfiguring_writes_what_the_old_writer_held(blocked: BlockedStream) -> None:
     get_logger("waza.test").info("before reconfiguring")
     threading.Timer(0.3, blocked.release.set).start()

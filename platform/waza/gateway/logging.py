@@ -90,6 +90,16 @@ def write_logs_before_signal_exit() -> None:
         signal.signal(sig, drain_then_resignal)
 
 
+def _capture_exc_info(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """``log.exception()`` asks for the exception being handled: take it now, in the thread
+    that logs (the writer thread, which renders the traceback, is handling none)."""
+    if event_dict.get("exc_info") is True:
+        event_dict["exc_info"] = sys.exc_info()
+    return event_dict
+
+
 def _stamp_from_record(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -119,6 +129,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         processors=[
             *shared,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _capture_exc_info,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
