@@ -319,13 +319,16 @@ def run_notebook(path: Path, env: dict[str, str]) -> nbformat.NotebookNode:
 
 
 def outputs(book: nbformat.NotebookNode) -> str:
-    """All text the notebook printed or displayed (plain text reprs)."""
+    """All text the notebook printed or displayed (plain text reprs). Printed text is kept as
+    printed: one `print` may arrive as several stream messages, which must not be split."""
     parts = []
     for cell in book.cells:
         for out in cell.get("outputs", []):
-            parts.append(out.get("text", ""))
-            parts.append(out.get("data", {}).get("text/plain", ""))
-    return "\n".join(parts)
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            else:
+                parts.append("\n" + out.get("data", {}).get("text/plain", "") + "\n")
+    return "".join(parts)
 
 
 def widget_values(book: nbformat.NotebookNode) -> str:

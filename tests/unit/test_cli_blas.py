@@ -40,7 +40,13 @@ def idle_cpu_ms(setup: str, **env: str) -> float:
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="BLAS runs single-threaded on one CPU")
 def test_blas_threads_sleep_after_work() -> None:
-    assert idle_cpu_ms("") > 40  # plain numpy: its worker threads spin (what waza prevents)
-    assert idle_cpu_ms("import waza.cli") < 20
+    # OpenBLAS spins for 2^28 clock cycles of wall time, so on a busy machine a descheduled
+    # spinner accrues less CPU: the spinning cases take their best of three tries, the waza
+    # case must stay quiet in every try.
+    def spinning(setup: str, **env: str) -> float:
+        return max(idle_cpu_ms(setup, **env) for _ in range(3))
+
+    assert spinning("") > 40  # plain numpy: its worker threads spin (what waza prevents)
+    assert max(idle_cpu_ms("import waza.cli") for _ in range(3)) < 20
     # an explicit setting wins over waza's
-    assert idle_cpu_ms("import waza.cli", OPENBLAS_THREAD_TIMEOUT="28") > 40
+    assert spinning("import waza.cli", OPENBLAS_THREAD_TIMEOUT="28") > 40
