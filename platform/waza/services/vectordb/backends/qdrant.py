@@ -9,9 +9,9 @@ Local cosine collections are stored as Dot collections of unit vectors, with
 on search, so the scores are the cosine similarities. This is what a Qdrant server does
 internally. Local mode normalises on insert too, but then recomputes the norms of all stored
 vectors and divides them again on every cosine search. Over 100k x 384-d vectors that is two
-extra passes that write the whole array: 2 to 3 times the time of the dot product itself
-(`docs/performance.md`). Local collections created as Cosine (by another client, or by waza
-before this change) are still read and searched as Cosine.
+extra passes that write the whole array, and a float64 query against float32 vectors: 8x the
+time of the Dot search (`docs/performance.md`). Local collections created as Cosine (by
+another client, or by waza before this change) are still read and searched as Cosine.
 
 Local mode keeps everything in Python structures and is not safe for concurrent use, so its
 calls are serialised; a server client is used concurrently. Local mode also commits one SQLite
