@@ -11,7 +11,8 @@ For each engine (milvus-lite and Qdrant local storage), in one run:
    processes cannot open one copy);
 3. in each of ``--rounds`` rounds, per engine, a fresh ``waza api`` starts (it holds that engine
    only, as the direct side does) and this process opens the engine's client
-   (``MilvusClient`` / ``QdrantClient``) on the copy; after ``--warmup``
+   (``MilvusClient`` / ``QdrantClient``) on the copy, with the heap settings the server gives
+   itself (``waza.heap``); after ``--warmup``
    unmeasured searches on both, the round's share of the ``--queries`` query vectors goes
    through both paths one search at a time, the first path alternating (direct, API, API,
    direct, ...), so that whatever the machine does at a moment hits both paths alike:
@@ -64,6 +65,7 @@ import httpx
 import numpy as np
 
 from waza.client import Client, WazaAPIError
+from waza.heap import keep_freed_memory
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -535,7 +537,11 @@ def _prepare(home: Path, args: argparse.Namespace, engines: list[str], vectors: 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    env = environment()
+    # The direct client gets the heap settings the API server gives itself (waza/heap.py), so
+    # that both run the engine alike; without them a fresh process faults the engine's
+    # temporaries in again on every milvus-lite search (2.7 ms of 33: benchmarks/heap.py).
+    heap_settings = keep_freed_memory()
+    env = environment() | {"keep_freed_memory": heap_settings}
     vectors, probes_np = make_data(args.count, args.dim, args.queries + args.warmup, args.seed)
     warm, probes = probes_np[: args.warmup].tolist(), probes_np[args.warmup :].tolist()
     if args.home:

@@ -30,6 +30,7 @@ from waza.gateway.context import WazaContext
 from waza.gateway.deps import Context, CurrentUser
 from waza.gateway.errors import install_error_handlers
 from waza.gateway.logging import configure_logging, get_logger
+from waza.heap import keep_freed_memory
 from waza.gateway.middleware import AuditSink, RequestContextMiddleware
 from waza.gateway.openapi import complete_document, error_responses
 from waza.services.activity.api import router as activity_router
@@ -172,6 +173,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the platform API app. Pass `settings` in tests; otherwise read from the env."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    # every server process passes here (uvicorn calls this factory in each worker)
+    log.debug("heap settings", keep_freed_memory=keep_freed_memory())
     ctx = WazaContext.build(settings)
 
     @asynccontextmanager
