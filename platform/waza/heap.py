@@ -26,7 +26,12 @@ SETTINGS = {
     M_TRIM_THRESHOLD: 128 << 20,  # trim a heap's top only when 128 MiB of it is free
     M_TOP_PAD: 16 << 20,  # grow a heap 16 MiB at a time
 }
-EXPLICIT = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_MMAP_MAX_")
+EXPLICIT = (
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_MMAP_MAX_",
+)
 
 
 def is_glibc() -> bool:

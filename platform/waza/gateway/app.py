@@ -30,9 +30,9 @@ from waza.gateway.context import WazaContext
 from waza.gateway.deps import Context, CurrentUser
 from waza.gateway.errors import install_error_handlers
 from waza.gateway.logging import configure_logging, get_logger
-from waza.heap import keep_freed_memory
 from waza.gateway.middleware import AuditSink, RequestContextMiddleware
 from waza.gateway.openapi import complete_document, error_responses
+from waza.heap import keep_freed_memory
 from waza.services.activity.api import router as activity_router
 from waza.services.apps.api import router as apps_router
 from waza.services.auth.api import router as auth_router
