@@ -539,7 +539,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     # The direct client gets the heap settings the API server gives itself (waza/heap.py), so
     # that both run the engine alike; without them a fresh process faults the engine's
-    # temporaries in again on every milvus-lite search (2.7 ms of 33: benchmarks/heap.py).
+    # temporaries in again on every milvus-lite search (35.1 vs 31.6 ms: benchmarks/heap.py).
     heap_settings = keep_freed_memory()
     env = environment() | {"keep_freed_memory": heap_settings}
     vectors, probes_np = make_data(args.count, args.dim, args.queries + args.warmup, args.seed)

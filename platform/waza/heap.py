@@ -5,7 +5,7 @@ By default glibc gives memory back to the kernel as soon as it can: a block over
 of it is free. A server that builds and drops the same large temporaries on every call then
 faults the same pages in again on every call. milvus-lite is the case in point: each search
 builds ~8 MB of temporaries (a dict and lists over every row) and frees them, so at 100k rows
-each search took ~2 000 page faults and 2.7 ms of its 33 ms on the benchmark VM
+each search took ~2 000 page faults, and 35.1 ms instead of 31.6 ms, on the benchmark VM
 (`benchmarks/heap.py`, docs/performance.md).
 
 `keep_freed_memory` raises the thresholds, so freed blocks stay in the process and the next call
@@ -35,9 +35,10 @@ EXPLICIT = (
 
 
 def is_glibc() -> bool:
+    """Whether this process runs on glibc (the settings are glibc's `mallopt`)."""
     try:
-        return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")  # type: ignore[union-attr]
-    except (ValueError, OSError, AttributeError):
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError, AttributeError):  # no such name / no confstr on this system
         return False
 
 
