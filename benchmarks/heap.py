@@ -88,6 +88,7 @@ def child(
 def measure(
     mode: str, engine: str, endpoint: str, probes_path: Path, args: argparse.Namespace
 ) -> dict:
+    """Run `child` in a fresh interpreter and return what it measured."""
     command = [sys.executable, "-m", "benchmarks.heap", "--child", mode, engine, endpoint]
     command += [str(probes_path), "--warmup", str(args.warmup), "--limit", str(args.limit)]
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=900)
@@ -95,6 +96,7 @@ def measure(
 
 
 def summarize(runs: list[dict]) -> dict[str, Any]:
+    """One setting's processes together: latency percentiles, faults, memory."""
     latencies = sorted(x for run in runs for x in run["latencies"])
     faults = [f for run in runs for f in run["faults"]]
     return {
