@@ -46,6 +46,7 @@ from typing import Any
 import httpx
 
 from benchmarks._bench_app import BARE_PATH
+from benchmarks._results import save
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -438,9 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         restore()
     print_report(report)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nresults written to {args.json}")
+    save(report, args.json)
     if report["errors"]:
         print(f"FAILED: {report['errors']} requests did not return 200", file=sys.stderr)
         return 1

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import vectors
+from benchmarks._results import save
 from waza.heap import keep_freed_memory
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "heap.json"
@@ -169,9 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report = run(args)
     print_report(report)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(f"\nresults: {args.json}")
+    save(report, args.json)
     return 0
 
 

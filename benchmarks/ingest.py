@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import random
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from benchmarks._results import save
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_JSON = HERE / "results" / "ingest.json"
@@ -280,26 +281,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{label}: {ratio:.3f} (goal >= {GOAL}: {verdict})")
     print(f"CPU time per chunk, (b)/(a): {cpu_ratio:.3f}")
 
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(
-        json.dumps(
-            {
-                "when": datetime.now(UTC).isoformat(),
-                "corpus": {"files": files, "words_per_file": args.words, "bytes": corpus_bytes},
-                "batch_size": args.batch_size,
-                "rounds": results,
-                "ratio": ratio,
-                "cpu_ratio": cpu_ratio,
-                "goal": GOAL,
-                "environment": {
-                    "python": platform.python_version(),
-                    "cpus": os.cpu_count(),
-                    "load_average_before": load_before,
-                },
-            },
-            indent=2,
-        )
-    )
+    report = {
+        "when": datetime.now(UTC).isoformat(),
+        "corpus": {"files": files, "words_per_file": args.words, "bytes": corpus_bytes},
+        "batch_size": args.batch_size,
+        "rounds": results,
+        "ratio": ratio,
+        "cpu_ratio": cpu_ratio,
+        "goal": GOAL,
+        "environment": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_before": load_before,
+        },
+    }
+    save(report, args.json)
     if args.fail_below is not None and ratio < args.fail_below:
         return 1
     return 0

@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks._results import save
 from benchmarks.stack import ADMIN_PASSWORD, SetupError, Stack, pat, percentile
 
 HERE = Path(__file__).resolve().parent
@@ -261,9 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"setup failed: {exc}", file=sys.stderr)
         return 2
     print_report(report)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(f"\nresults: {args.json}")
+    save(report, args.json)
     return 0
 
 

@@ -29,7 +29,6 @@ import os
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # as `waza` sets it (benchmarks/vectors.py)
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks._results import save
 from waza.services.vectordb.backends.qdrant import unit_rows
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "qdrant_cosine.json"
@@ -149,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  p95 {report['unit_dot']['p95_ms']:8.2f} ms\n"
         f"  {report['speedup_p50']}x faster at p50; same top ids in {report['same_top_ids']}"
     )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    save(report, args.json)
     return 0 if report["same_top_ids"] == f"{args.queries}/{args.queries}" else 1
 
 

@@ -45,6 +45,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks._results import save
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 ADMIN_PASSWORD = "bench-admin-password"  # noqa: S105 (a throw-away local server)
@@ -339,8 +341,7 @@ def main() -> int:
         print(f"p50 short request, concurrency {c:>2}: handle {p[f'handle_c{c}']:.1f} ms   "
               f"runtime {p[f'runtime_c{c}']:.1f} ms   added {a[f'c{c}']:+.1f} ms")  # fmt: skip
     print("  goal: ≤ 5 ms added at concurrency 1")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    save(result, args.json)
     return 0
 
 

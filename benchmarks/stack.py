@@ -44,6 +44,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks._results import save
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_JSON = HERE / "results" / "stack.json"
 ADMIN_PASSWORD = "bench-admin-pw-1"  # noqa: S105 (a throw-away benchmark account)
@@ -326,9 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"setup failed: {exc}", file=sys.stderr)
         return 2
     print_report(report)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(f"\nresults: {args.json}")
+    save(report, args.json)
     return 1 if any(t["errors"] for t in report["latency"].values()) else 0
 
 

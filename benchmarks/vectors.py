@@ -64,6 +64,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from benchmarks._results import save
 from waza.client import Client, WazaAPIError
 from waza.heap import keep_freed_memory
 
@@ -612,9 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"setup failed: {exc}", file=sys.stderr)
         return 2
     print_report(report)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(f"\nresults: {args.json}")
+    save(report, args.json)
     return 1 if any(r["api_errors"] for r in report["engines"].values()) else 0
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
 import platform
 import re
@@ -41,6 +40,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks._results import save
 from waza.webui import STATIC_DIR
 
 HERE = Path(__file__).resolve().parent
@@ -232,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     initial_kb = report["bundle"]["initial_gzip"] / 1024
     report["initial_gzip_kb"] = round(initial_kb, 1)
     report["within_budget"] = initial_kb <= args.budget_kb
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    save(report, args.json)
     b = report["bundle"]
     print(
         f"initial bundle {b['initial_bytes'] / 1024:.0f} KB, {initial_kb:.1f} KB gzip "

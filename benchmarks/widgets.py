@@ -34,7 +34,6 @@ Results: ``benchmarks/results/widgets.json``. Exit 0 on success, 2 if the setup 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -47,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks._results import save
 from benchmarks.serving import ADMIN_PASSWORD, RESULTS, p50, ray_head, waza_api
 
 SMOLLM2 = ("SmolLM2-135M-Instruct", "llamacpp")
@@ -292,8 +292,7 @@ def main() -> int:
     print(f"  playground / direct: {r['chat_tokens_per_s_playground_vs_direct']:.2f} "
           f"(from first token), {r['chat_tokens_per_s_from_request_playground_vs_direct']:.2f} "
           "(from request)")  # fmt: skip
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    save(result, args.json)
     return 0
 
 
