@@ -174,7 +174,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
     # every server process passes here (uvicorn calls this factory in each worker)
-    log.debug("heap settings", keep_freed_memory=keep_freed_memory())
+    heap_tuned = keep_freed_memory()
+    log.debug("heap settings", keep_freed_memory=heap_tuned)
     ctx = WazaContext.build(settings)
 
     @asynccontextmanager
